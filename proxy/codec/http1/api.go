@@ -1,0 +1,115 @@
+// Package http1 is the proxy's HTTP/1.x codec: a strict server side that
+// turns bytes from a downstream connection into *http.Request values for an
+// http.Handler, and a client side that sends a request on an upstream
+// connection and reads its response. Bodies stream in both directions;
+// nothing is buffered whole.
+//
+// CONTRACT (frozen by the lead; other packages code against these names):
+// ServerConfig, ServeConn, ClientConfig, NewClientConn, (*ClientConn).RoundTrip,
+// (*ClientConn).Close, (*ClientConn).Hijack, WithHeaderCase, HeaderCaseFrom.
+// Add freely; do not rename or change these signatures.
+package http1
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ServerConfig configures the server side. The zero value serves with
+// Envoy's defaults (60 KiB of headers, no timeouts, HTTP/1.0 refused).
+type ServerConfig struct {
+	// MaxHeaderBytes bounds the request line plus headers; beyond it the
+	// request is answered 431. Zero means 60 KiB (Envoy's default).
+	MaxHeaderBytes int
+	// HeadersTimeout bounds the time from the first byte of a request to the
+	// end of its headers; on expiry the request is answered 408 and the
+	// connection closed. Zero disables it.
+	HeadersTimeout time.Duration
+	// IdleTimeout closes a connection that has had no request in flight for
+	// this long. Zero disables it.
+	IdleTimeout time.Duration
+	// AcceptHTTP10 serves HTTP/1.0 requests; when false they get 426.
+	AcceptHTTP10 bool
+	// PreserveCase records the header names' original case on each request
+	// (see HeaderCaseFrom) and writes response header names in the case the
+	// upstream used.
+	PreserveCase bool
+	// Draining, if not nil, is asked before each response: when it returns
+	// true the response carries "Connection: close" and the connection is
+	// closed after it.
+	Draining func() bool
+	// ConnContext, if not nil, derives the base context of every request on
+	// the connection.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+	// OnProtocolError, if not nil, is told of every request rejected by the
+	// codec itself (status is the 4xx sent: 400, 408, 413, 426, 431, 501).
+	OnProtocolError func(status int, err error)
+}
+
+// ServeConn serves requests from conn, reading first from br (which may hold
+// bytes already peeked by listener filters), until the peer closes, an
+// error closes it, or ctx is done (then the connection finishes the request
+// in flight and closes). Each request's Body streams from the connection;
+// the http.ResponseWriter given to h implements http.Flusher and, for an
+// upgrade, http.Hijacker.
+func ServeConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Handler, cfg *ServerConfig) error {
+	panic("http1: ServeConn not implemented")
+}
+
+// ClientConfig configures the client side.
+type ClientConfig struct {
+	// MaxResponseHeaderBytes bounds the response status line plus headers.
+	// Zero means 60 KiB.
+	MaxResponseHeaderBytes int
+	// Release, if not nil, is called once per RoundTrip when its response
+	// has been read to the end (or the exchange failed): reusable tells
+	// whether the connection may carry another request.
+	Release func(reusable bool)
+}
+
+// ClientConn sends requests, one at a time, on one upstream connection.
+type ClientConn struct {
+	conn net.Conn
+}
+
+// NewClientConn wraps an established connection.
+func NewClientConn(conn net.Conn, cfg *ClientConfig) *ClientConn {
+	return &ClientConn{conn: conn}
+}
+
+// RoundTrip writes req (streaming req.Body, chunked when its length is
+// unknown) and reads the response headers. The response Body streams from
+// the connection; trailers land in resp.Trailer. An "Expect: 100-continue"
+// header is not forwarded. Hop-by-hop headers are the caller's business.
+// The request's header case, if recorded (HeaderCaseFrom), is kept.
+func (cc *ClientConn) RoundTrip(req *http.Request) (*http.Response, error) {
+	panic("http1: RoundTrip not implemented")
+}
+
+// Hijack takes the connection over after a 101 Switching Protocols
+// response; br holds bytes already read past the response headers.
+func (cc *ClientConn) Hijack() (net.Conn, *bufio.Reader) {
+	panic("http1: Hijack not implemented")
+}
+
+// Close closes the connection.
+func (cc *ClientConn) Close() error { return cc.conn.Close() }
+
+// HeaderCase maps canonical header names to the case seen on the wire.
+type HeaderCase map[string]string
+
+type headerCaseKey struct{}
+
+// WithHeaderCase returns ctx carrying hc.
+func WithHeaderCase(ctx context.Context, hc HeaderCase) context.Context {
+	return context.WithValue(ctx, headerCaseKey{}, hc)
+}
+
+// HeaderCaseFrom returns the header case recorded on ctx, or nil.
+func HeaderCaseFrom(ctx context.Context) HeaderCase {
+	hc, _ := ctx.Value(headerCaseKey{}).(HeaderCase)
+	return hc
+}
