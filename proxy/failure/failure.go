@@ -123,6 +123,9 @@ var (
 	ErrUpstreamReset = &Error{Flag: UpstreamRemoteReset, Status: http.StatusServiceUnavailable,
 		Body:    "upstream connect error or disconnect/reset before headers. reset reason: remote reset",
 		Details: "upstream_reset_before_response_started{remote_reset}"}
+	ErrRefusedStream = &Error{Flag: UpstreamRemoteReset, Status: http.StatusServiceUnavailable,
+		Body:    "upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset",
+		Details: "upstream_reset_before_response_started{remote_refused_stream_reset}"}
 	ErrUpstreamTermination = &Error{Flag: UpstreamConnectionTermination, Status: http.StatusServiceUnavailable,
 		Body:    "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
 		Details: "upstream_reset_before_response_started{connection_termination}"}
