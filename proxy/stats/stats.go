@@ -6,11 +6,15 @@
 // Stats are created when configuration is translated, never on the request
 // path; the hot path only increments. Creating a stat that already exists
 // returns the existing one, so counters survive a config reload.
+//
+// Use the scope constructors (ClusterScope, HTTPScope, ListenerScope,
+// TCPScope, ServerScope) rather than building names by hand: they produce
+// Envoy's flat names and the exact Prometheus names and labels Envoy's
+// dashboards query. StatusCounters handles the code-keyed
+// upstream_rq_<code> / upstream_rq_<class>xx families.
 package stats
 
 import (
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -26,6 +30,8 @@ type Store struct {
 	counters   map[string]*Counter
 	gauges     map[string]*Gauge
 	histograms map[string]*Histogram
+	gen        uint64                 // bumped under mu whenever a stat is created
+	sorted     atomic.Pointer[sorted] // exposition's cached sorted view, valid for one gen
 }
 
 // NewStore returns an empty store.
@@ -41,7 +47,7 @@ func NewStore() *Store {
 type Meta struct {
 	Name     string // Envoy's flat name
 	PromName string // Prometheus metric name without the "envoy_" prefix or labels, dots allowed
-	Tags     []Tag  // labels
+	Tags     []Tag  // labels, in the order Envoy prints them
 }
 
 // Scope creates stats under a common name prefix and common tags.
@@ -49,7 +55,7 @@ type Scope struct {
 	store      *Store
 	prefix     string // flat prefix, "" or ending in "."
 	promPrefix string // prom prefix, "" or ending in "."
-	tags       []Tag
+	tags       []Tag  // innermost scope's tags first, as Envoy's tag extraction orders them
 }
 
 // Root is the scope with no prefix.
@@ -67,17 +73,22 @@ func (sc Scope) Scope(name string, tags ...Tag) Scope {
 	for _, t := range tags {
 		child.prefix += t.Value + "."
 	}
-	child.tags = append(append([]Tag(nil), sc.tags...), tags...)
+	child.tags = append(append([]Tag(nil), tags...), sc.tags...)
 	return child
 }
 
 // Prefix is the flat name prefix of the scope.
 func (sc Scope) Prefix() string { return sc.prefix }
 
+// Store is the store the scope creates stats in.
+func (sc Scope) Store() *Store { return sc.store }
+
+// meta names a stat of the scope. Extra tags come first: Envoy extracts
+// suffix tags (response code, class) before prefix tags (cluster name).
 func (sc Scope) meta(name string, promName string, tags []Tag) Meta {
 	all := sc.tags
 	if len(tags) > 0 {
-		all = append(append([]Tag(nil), sc.tags...), tags...)
+		all = append(append([]Tag(nil), tags...), sc.tags...)
 	}
 	return Meta{Name: sc.prefix + name, PromName: sc.promPrefix + promName, Tags: all}
 }
@@ -96,8 +107,9 @@ func (sc Scope) CounterAs(name, promName string, tags ...Tag) *Counter {
 	if c, ok := st.counters[m.Name]; ok {
 		return c
 	}
-	c := &Counter{Meta: m}
+	c := &Counter{Meta: m, expo: newExposition(m)}
 	st.counters[m.Name] = c
+	st.gen++
 	return c
 }
 
@@ -113,8 +125,9 @@ func (sc Scope) GaugeAs(name, promName string, tags ...Tag) *Gauge {
 	if g, ok := st.gauges[m.Name]; ok {
 		return g
 	}
-	g := &Gauge{Meta: m}
+	g := &Gauge{Meta: m, expo: newExposition(m)}
 	st.gauges[m.Name] = g
+	st.gen++
 	return g
 }
 
@@ -133,104 +146,77 @@ func (sc Scope) HistogramAs(name, promName string, tags ...Tag) *Histogram {
 	}
 	h := newHistogram(m)
 	st.histograms[m.Name] = h
+	st.gen++
 	return h
 }
 
 // Counter only goes up.
 type Counter struct {
 	Meta
-	v atomic.Uint64
+	v    atomic.Uint64
+	used atomic.Bool // set by ResetCounters, so a reset counter stays listed by ?usedonly
+	expo exposition
 }
 
 func (c *Counter) Inc()          { c.v.Add(1) }
 func (c *Counter) Add(n uint64)  { c.v.Add(n) }
 func (c *Counter) Value() uint64 { return c.v.Load() }
 
+// Used reports whether the counter ever moved (Envoy's ?usedonly).
+func (c *Counter) Used() bool { return c.v.Load() != 0 || c.used.Load() }
+
 // Gauge goes up and down.
 type Gauge struct {
 	Meta
-	v atomic.Int64
+	v    atomic.Int64
+	used atomic.Bool
+	expo exposition
 }
 
-func (g *Gauge) Inc()         { g.v.Add(1) }
-func (g *Gauge) Dec()         { g.v.Add(-1) }
-func (g *Gauge) Add(n int64)  { g.v.Add(n) }
-func (g *Gauge) Set(n int64)  { g.v.Store(n) }
+// markUsed records that the gauge was written, for ?usedonly. The load
+// first keeps the cache line shared once the flag is set.
+func (g *Gauge) markUsed() {
+	if !g.used.Load() {
+		g.used.Store(true)
+	}
+}
+
+func (g *Gauge) Inc()         { g.markUsed(); g.v.Add(1) }
+func (g *Gauge) Dec()         { g.markUsed(); g.v.Add(-1) }
+func (g *Gauge) Add(n int64)  { g.markUsed(); g.v.Add(n) }
+func (g *Gauge) Set(n int64)  { g.markUsed(); g.v.Store(n) }
 func (g *Gauge) Value() int64 { return g.v.Load() }
 
-// DefaultBuckets are Envoy's default histogram bucket bounds.
-var DefaultBuckets = []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000}
+// Used reports whether the gauge was ever written (Envoy's ?usedonly).
+func (g *Gauge) Used() bool { return g.used.Load() }
 
-// Histogram counts recorded values in DefaultBuckets.
-type Histogram struct {
-	Meta
-	counts []atomic.Uint64 // counts[i]: values <= DefaultBuckets[i]; last: +Inf
-	sum    atomic.Uint64   // sum of recorded values
-	count  atomic.Uint64
+// ResetCounters sets every counter to zero (POST /reset_counters), as
+// Envoy does; counters stay "used".
+func (s *Store) ResetCounters() {
+	s.Each(func(c *Counter) {
+		if c.v.Swap(0) != 0 {
+			c.used.Store(true)
+		}
+	}, nil, nil)
 }
 
-func newHistogram(m Meta) *Histogram {
-	return &Histogram{Meta: m, counts: make([]atomic.Uint64, len(DefaultBuckets)+1)}
-}
-
-// Record adds one value.
-func (h *Histogram) Record(v uint64) {
-	i := sort.SearchFloat64s(DefaultBuckets, float64(v))
-	h.counts[i].Add(1)
-	h.sum.Add(v)
-	h.count.Add(1)
-}
-
-// Snapshot returns cumulative bucket counts (one per DefaultBuckets bound,
-// then +Inf), the sum and the count.
-func (h *Histogram) Snapshot() (cumulative []uint64, sum, count uint64) {
-	cumulative = make([]uint64, len(h.counts))
-	var run uint64
-	for i := range h.counts {
-		run += h.counts[i].Load()
-		cumulative[i] = run
-	}
-	return cumulative, h.sum.Load(), h.count.Load()
-}
-
-// Each calls the functions for every stat, sorted by flat name.
+// Each calls the functions for every stat, sorted by flat name. The store's
+// mutex is held only to notice new stats; the sorted view is cached.
 func (s *Store) Each(counter func(*Counter), gauge func(*Gauge), hist func(*Histogram)) {
-	s.mu.Lock()
-	cs := make([]*Counter, 0, len(s.counters))
-	for _, c := range s.counters {
-		cs = append(cs, c)
-	}
-	gs := make([]*Gauge, 0, len(s.gauges))
-	for _, g := range s.gauges {
-		gs = append(gs, g)
-	}
-	hs := make([]*Histogram, 0, len(s.histograms))
-	for _, h := range s.histograms {
-		hs = append(hs, h)
-	}
-	s.mu.Unlock()
-	sort.Slice(cs, func(i, j int) bool { return cs[i].Name < cs[j].Name })
-	sort.Slice(gs, func(i, j int) bool { return gs[i].Name < gs[j].Name })
-	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
-	for _, c := range cs {
-		if counter != nil {
+	v := s.view()
+	if counter != nil {
+		for _, c := range v.counters {
 			counter(c)
 		}
 	}
-	for _, g := range gs {
-		if gauge != nil {
+	if gauge != nil {
+		for _, g := range v.gauges {
 			gauge(g)
 		}
 	}
-	for _, h := range hs {
-		if hist != nil {
+	if hist != nil {
+		for _, h := range v.histograms {
 			hist(h)
 		}
 	}
-}
-
-// PromName returns the full Prometheus metric name of m: "envoy_" and the
-// prom name with dots and dashes turned into underscores.
-func (m Meta) FullPromName() string {
-	return "envoy_" + strings.NewReplacer(".", "_", "-", "_").Replace(m.PromName)
 }
