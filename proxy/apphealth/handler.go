@@ -28,8 +28,8 @@ type handler struct {
 }
 
 type entry struct {
-	prober  prober
-	probe   Probe
+	prober prober
+	probe  Probe
 }
 
 // New validates cfg and returns the handler for the paths below PathPrefix; mount it on
