@@ -59,7 +59,7 @@ type sorted struct {
 	counters   []*Counter
 	gauges     []*Gauge
 	histograms []*Histogram
-	prom       []promEntry // every stat, by family then labels
+	prom       []promEntry // every stat in Prometheus output order
 }
 
 // promEntry is one series of the Prometheus output; exactly one of the
@@ -100,23 +100,23 @@ func (s *Store) view() *sorted {
 	sort.Slice(v.gauges, func(i, j int) bool { return v.gauges[i].Name < v.gauges[j].Name })
 	sort.Slice(v.histograms, func(i, j int) bool { return v.histograms[i].Name < v.histograms[j].Name })
 
+	// Envoy's order: counters, then gauges, then histograms; within a type,
+	// families by name; within a family, series by flat name.
 	v.prom = make([]promEntry, 0, len(v.counters)+len(v.gauges)+len(v.histograms))
 	for _, c := range v.counters {
 		v.prom = append(v.prom, promEntry{expo: &c.expo, c: c})
 	}
+	sortFamilies(v.prom)
+	n := len(v.prom)
 	for _, g := range v.gauges {
 		v.prom = append(v.prom, promEntry{expo: &g.expo, g: g})
 	}
+	sortFamilies(v.prom[n:])
+	n = len(v.prom)
 	for _, h := range v.histograms {
 		v.prom = append(v.prom, promEntry{expo: &h.expo, h: h})
 	}
-	sort.SliceStable(v.prom, func(i, j int) bool {
-		a, b := v.prom[i].expo, v.prom[j].expo
-		if a.family != b.family {
-			return a.family < b.family
-		}
-		return a.labels < b.labels
-	})
+	sortFamilies(v.prom[n:])
 
 	// Keep the newest view: a slower rebuild of an older generation must
 	// not replace a newer one.
@@ -129,4 +129,10 @@ func (s *Store) view() *sorted {
 			return v
 		}
 	}
+}
+
+// sortFamilies orders entries of one type by family; the input is already
+// sorted by flat name, which the stable sort keeps within a family.
+func sortFamilies(es []promEntry) {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].expo.family < es[j].expo.family })
 }
