@@ -14,8 +14,12 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/stats"
@@ -24,13 +28,16 @@ import (
 // Manager holds the current set of clusters. Update swaps a new set in
 // atomically; Get never blocks.
 type Manager struct {
-	store *stats.Store
-	// TODO(upstream): atomic map of clusters.
+	store    *stats.Store
+	mu       sync.Mutex // serialises Update
+	clusters atomic.Pointer[map[string]*Cluster]
 }
 
 // NewManager returns an empty manager whose stats go to store.
 func NewManager(store *stats.Store) *Manager {
-	return &Manager{store: store}
+	m := &Manager{store: store}
+	m.clusters.Store(&map[string]*Cluster{})
+	return m
 }
 
 // Update translates pbs (found at path p, e.g. "static_resources.clusters")
@@ -39,17 +46,84 @@ func NewManager(store *stats.Store) *Manager {
 // clusters drain their pools. On error nothing changes and the error is a
 // config.Errors naming each bad field.
 func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
-	panic("cluster: Update not implemented")
+	var errs config.Errors
+	all := make([]*settings, len(pbs))
+	seen := map[string]bool{}
+	for i, pb := range pbs {
+		ip := p.Index(i)
+		all[i] = translate(pb, ip, &errs)
+		if name := pb.GetName(); seen[name] {
+			errs.Addf(ip.Field("name"), "cluster: duplicate cluster name %q", name)
+		}
+		seen[pb.GetName()] = true
+	}
+	if err := errs.Err(); err != nil {
+		return err
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.clusters.Load()
+	next := make(map[string]*Cluster, len(pbs))
+	var started []*Cluster
+	for i, pb := range pbs {
+		if c, ok := old[pb.GetName()]; ok && proto.Equal(c.pb, pb) {
+			next[c.name] = c
+			continue
+		}
+		c := newCluster(pb, all[i], m.store)
+		next[c.name] = c
+		started = append(started, c)
+	}
+	m.clusters.Store(&next)
+	for _, c := range started {
+		c.start()
+	}
+	for name, c := range old {
+		if next[name] != c {
+			c.stop()
+		}
+	}
+	return nil
 }
 
 // Get returns the named cluster, or nil.
 func (m *Manager) Get(name string) *Cluster {
-	panic("cluster: Get not implemented")
+	return (*m.clusters.Load())[name]
 }
 
 // All returns the clusters sorted by name, for the admin API.
 func (m *Manager) All() []*Cluster {
-	panic("cluster: All not implemented")
+	cs := *m.clusters.Load()
+	out := make([]*Cluster, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// WaitWarm blocks until every current cluster has its first set of
+// endpoints (DNS clusters after their first resolution, as Envoy warms
+// clusters before serving), or ctx is done.
+func (m *Manager) WaitWarm(ctx context.Context) error {
+	for _, c := range m.All() {
+		select {
+		case <-c.warm:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Close stops every cluster and drains its pools.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range *m.clusters.Swap(&map[string]*Cluster{}) {
+		c.stop()
+	}
 }
 
 // LBContext carries the per-request inputs to host selection.
@@ -60,11 +134,10 @@ type LBContext struct {
 	// Previous lists hosts already tried by this request, which retries
 	// avoid when the policy asks for it.
 	Previous []*Host
-}
-
-// Cluster is one upstream cluster.
-type Cluster struct {
-	name string
+	// SelectionRetries is how many more times Pick may choose again when
+	// it lands on a host in Previous (host_selection_retry_max_attempts);
+	// zero means once, Envoy's default.
+	SelectionRetries int
 }
 
 // Name is the cluster's name.
@@ -73,7 +146,10 @@ func (c *Cluster) Name() string { return c.name }
 // Pick chooses an endpoint. It fails with failure.ErrNoHealthyUpstream when
 // there is none.
 func (c *Cluster) Pick(lb *LBContext) (*Host, error) {
-	panic("cluster: Pick not implemented")
+	if c.origDst != nil {
+		return c.origDst.pick(lb)
+	}
+	return c.hosts.Load().pick(lb)
 }
 
 // DialTCP opens an opaque TCP connection to h for tcp_proxy, honouring
@@ -81,12 +157,12 @@ func (c *Cluster) Pick(lb *LBContext) (*Host, error) {
 // upstream_cx_* stats. Errors are failure.ErrConnectFailure or
 // failure.ErrOverflow (wrapped with the cause).
 func (c *Cluster) DialTCP(ctx context.Context, h *Host) (net.Conn, error) {
-	panic("cluster: DialTCP not implemented")
-}
-
-// Host is one endpoint of a cluster.
-type Host struct {
-	addr netip.AddrPort
+	h.touch()
+	conn, err := c.dialer.Dial(ctx, h.addr, &h.pool.Host)
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
 }
 
 // Address is the endpoint's address.

@@ -1,0 +1,206 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+
+	"github.com/outrider-mesh/outrider/proxy/balancer"
+	"github.com/outrider-mesh/outrider/proxy/failure"
+	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/upstream"
+)
+
+// Cluster is one upstream cluster.
+type Cluster struct {
+	name   string
+	pb     *clusterv3.Cluster // kept to tell an unchanged cluster on Update
+	s      *settings
+	stats  *Stats
+	dialer *upstream.Dialer
+	limits upstream.Limits
+	// Retries is the max_retries threshold; the router takes a unit per retry.
+	retries *upstream.Limit
+
+	hosts   atomic.Pointer[hostSet]
+	origDst *origDstHosts // ORIGINAL_DST only
+
+	warm      chan struct{} // closed once the first endpoints are known
+	warmed    atomic.Bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+	discovery chan struct{} // closed when the discovery goroutine has exited
+}
+
+func newCluster(pb *clusterv3.Cluster, s *settings, store *stats.Store) *Cluster {
+	st := newStats(store, s.statName)
+	cb := st.scope.Scope("circuit_breakers").Scope("default")
+	remaining := func(name string) *stats.Gauge {
+		if !s.thresholds.trackRemaining {
+			return nil
+		}
+		return cb.Gauge(name)
+	}
+	t := s.thresholds
+	c := &Cluster{
+		name:  s.name,
+		pb:    pb,
+		s:     s,
+		stats: st,
+		limits: upstream.Limits{
+			Pending:  upstream.NewLimit(t.maxPending, cb.Gauge("rq_pending_open"), remaining("remaining_pending")),
+			Requests: upstream.NewLimit(t.maxRequests, cb.Gauge("rq_open"), remaining("remaining_rq")),
+		},
+		retries: upstream.NewLimit(t.maxRetries, cb.Gauge("rq_retry_open"), remaining("remaining_retries")),
+		warm:    make(chan struct{}),
+	}
+	c.dialer = &upstream.Dialer{
+		Timeout: s.connectTimeout,
+		Source:  s.source,
+		Conns:   upstream.NewLimit(t.maxConnections, cb.Gauge("cx_open"), remaining("remaining_cx")),
+		Stats:   st.Stats,
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.hosts.Store(&hostSet{picker: balancer.New[*Host](s.lb, nil)})
+	return c
+}
+
+// start begins endpoint discovery.
+func (c *Cluster) start() {
+	switch c.s.kind {
+	case clusterv3.Cluster_STATIC:
+		var hosts []*Host
+		for _, e := range c.s.endpoints {
+			ip, _ := netip.ParseAddr(e.host) // checked at translation
+			hosts = append(hosts, c.newHost(netip.AddrPortFrom(ip, e.port), e.weight, ""))
+		}
+		c.setHosts(hosts)
+	case clusterv3.Cluster_ORIGINAL_DST:
+		c.origDst = &origDstHosts{c: c, hosts: map[netip.AddrPort]*Host{}}
+		c.markWarm()
+		c.discovery = make(chan struct{})
+		go c.origDst.cleanup()
+	case clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
+		c.discovery = make(chan struct{})
+		go c.resolveLoop()
+	}
+}
+
+// stop ends discovery and drains every pool: idle connections close,
+// active requests finish.
+func (c *Cluster) stop() {
+	c.cancel()
+	if c.discovery != nil {
+		<-c.discovery
+	}
+	for _, h := range c.Hosts() {
+		h.pool.Drain()
+	}
+}
+
+func (c *Cluster) markWarm() {
+	if c.warmed.CompareAndSwap(false, true) {
+		close(c.warm)
+	}
+}
+
+func (c *Cluster) newHost(addr netip.AddrPort, weight uint32, hostname string) *Host {
+	h := &Host{addr: addr, weight: weight, hostname: hostname}
+	h.pool = upstream.NewPool(addr, c.dialer, &c.s.http, c.limits)
+	return h
+}
+
+// setHosts swaps in a new endpoint set; pools of hosts that left drain.
+func (c *Cluster) setHosts(hosts []*Host) {
+	old := c.hosts.Swap(&hostSet{picker: balancer.New(c.s.lb, hosts)})
+	c.stats.MembershipTotal.Set(int64(len(hosts)))
+	c.stats.MembershipHealthy.Set(int64(len(hosts)))
+	c.stats.MembershipChange.Inc()
+	for _, h := range old.picker.Endpoints() {
+		if !slices.Contains(hosts, h) {
+			h.pool.Drain()
+		}
+	}
+	c.markWarm()
+}
+
+// Hosts returns the current endpoints, for the admin API.
+func (c *Cluster) Hosts() []*Host {
+	if c.origDst != nil {
+		return c.origDst.all()
+	}
+	return slices.Clone(c.hosts.Load().picker.Endpoints())
+}
+
+// Stats are the cluster's stats.
+func (c *Cluster) Stats() *Stats { return c.stats }
+
+// RetryLimit is the max_retries circuit breaker: the router takes a unit
+// for each retry and gives it back when the retry ends.
+func (c *Cluster) RetryLimit() *upstream.Limit { return c.retries }
+
+// Type is the discovery type (STATIC, STRICT_DNS, …), for the admin API.
+func (c *Cluster) Type() string { return c.s.kind.String() }
+
+// hostSet is one immutable endpoint set with its picker.
+type hostSet struct {
+	picker *balancer.Picker[*Host]
+}
+
+func (hs *hostSet) pick(lb *LBContext) (*Host, error) {
+	h, ok := hs.picker.Pick()
+	if !ok {
+		return nil, failure.ErrNoHealthyUpstream
+	}
+	if lb == nil || len(lb.Previous) == 0 {
+		return h, nil
+	}
+	tries := lb.SelectionRetries
+	if tries <= 0 {
+		tries = 1
+	}
+	for ; tries > 0 && slices.Contains(lb.Previous, h); tries-- {
+		h, _ = hs.picker.Pick()
+	}
+	return h, nil
+}
+
+// Host is one endpoint of a cluster.
+type Host struct {
+	addr     netip.AddrPort
+	weight   uint32
+	hostname string // the DNS name it was resolved from, if any
+	pool     *upstream.Pool
+	lastUsed atomic.Int64 // unix nanoseconds; ORIGINAL_DST cleanup reads it
+}
+
+// Weight is the endpoint's load_balancing_weight.
+func (h *Host) Weight() uint32 { return h.weight }
+
+// ActiveRequests is the number of requests in flight to the endpoint.
+func (h *Host) ActiveRequests() int64 { return h.pool.Host.RqActive.Load() }
+
+// Pool is the endpoint's HTTP connection pool.
+func (h *Host) Pool() *upstream.Pool {
+	h.touch()
+	return h.pool
+}
+
+// Stats are the endpoint's counters.
+func (h *Host) Stats() *upstream.HostStats { return &h.pool.Host }
+
+// Hostname is the DNS name the endpoint was resolved from ("" for IPs).
+func (h *Host) Hostname() string { return h.hostname }
+
+func (h *Host) String() string { return h.addr.String() }
+
+func (h *Host) touch() { h.lastUsed.Store(time.Now().UnixNano()) }
+
+var _ balancer.Endpoint = (*Host)(nil)
+
+var _ fmt.Stringer = (*Host)(nil)

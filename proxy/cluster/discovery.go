@@ -1,0 +1,189 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+
+	"github.com/outrider-mesh/outrider/proxy/failure"
+)
+
+// resolver is the DNS client; tests may replace it.
+var resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+} = net.DefaultResolver
+
+// resolveLoop resolves a STRICT_DNS or LOGICAL_DNS cluster's names every
+// dns_refresh_rate. A failed resolution keeps the previous endpoints.
+func (c *Cluster) resolveLoop() {
+	defer close(c.discovery)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.resolveOnce()
+		t.Reset(c.s.dnsRefresh)
+	}
+}
+
+func (c *Cluster) resolveOnce() {
+	c.stats.UpdateAttempt.Inc()
+	ctx, cancel := context.WithTimeout(c.ctx, max(c.s.dnsRefresh, 5*time.Second))
+	defer cancel()
+	current := c.hosts.Load().picker.Endpoints()
+	var hosts []*Host
+	for _, e := range c.s.endpoints {
+		addrs, err := c.lookup(ctx, e.host)
+		if err != nil {
+			c.stats.UpdateFailure.Inc()
+			return
+		}
+		if c.s.kind == clusterv3.Cluster_LOGICAL_DNS {
+			addrs = addrs[:1] // one logical host: the first address
+		}
+		for _, a := range addrs {
+			ap := netip.AddrPortFrom(a, e.port)
+			// Keep the Host (and its pool) of an address that stays.
+			i := slices.IndexFunc(current, func(h *Host) bool { return h.addr == ap && h.weight == e.weight })
+			if i >= 0 {
+				hosts = append(hosts, current[i])
+			} else {
+				hosts = append(hosts, c.newHost(ap, e.weight, e.host))
+			}
+		}
+	}
+	c.stats.UpdateSuccess.Inc()
+	if slices.Equal(hosts, current) {
+		c.markWarm()
+		return
+	}
+	c.setHosts(hosts)
+}
+
+// lookup resolves name following dns_lookup_family.
+func (c *Cluster) lookup(ctx context.Context, name string) ([]netip.Addr, error) {
+	if ip, err := netip.ParseAddr(name); err == nil {
+		return []netip.Addr{ip}, nil
+	}
+	network := "ip"
+	switch c.s.dnsFamily {
+	case clusterv3.Cluster_V4_ONLY:
+		network = "ip4"
+	case clusterv3.Cluster_V6_ONLY:
+		network = "ip6"
+	}
+	addrs, err := resolver.LookupNetIP(ctx, network, name)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: resolve %q: %w", c.name, name, err)
+	}
+	var v4, v6 []netip.Addr
+	for _, a := range addrs {
+		a = a.Unmap()
+		if a.Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	var out []netip.Addr
+	switch c.s.dnsFamily {
+	case clusterv3.Cluster_AUTO: // IPv6 first, IPv4 when there is none
+		out = v6
+		if len(out) == 0 {
+			out = v4
+		}
+	case clusterv3.Cluster_V4_PREFERRED:
+		out = v4
+		if len(out) == 0 {
+			out = v6
+		}
+	default:
+		out = append(v4, v6...)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("cluster %s: %q has no address of the wanted family", c.name, name)
+	}
+	return out, nil
+}
+
+// origDstHosts are an ORIGINAL_DST cluster's hosts, made on demand from
+// each connection's original destination and removed once idle for a
+// cleanup_interval.
+type origDstHosts struct {
+	c     *Cluster
+	fast  sync.Map // netip.AddrPort → *Host, read without the lock
+	mu    sync.Mutex
+	hosts map[netip.AddrPort]*Host
+}
+
+func (o *origDstHosts) pick(lb *LBContext) (*Host, error) {
+	if lb == nil || !lb.OriginalDst.IsValid() {
+		return nil, failure.ErrNoHealthyUpstream.With(fmt.Errorf("cluster %s: no original destination", o.c.name))
+	}
+	if h, ok := o.fast.Load(lb.OriginalDst); ok {
+		h.(*Host).touch()
+		return h.(*Host), nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	h, ok := o.hosts[lb.OriginalDst]
+	if !ok {
+		h = o.c.newHost(lb.OriginalDst, 1, "")
+		o.hosts[lb.OriginalDst] = h
+		o.fast.Store(lb.OriginalDst, h)
+		o.c.stats.MembershipTotal.Set(int64(len(o.hosts)))
+		o.c.stats.MembershipHealthy.Set(int64(len(o.hosts)))
+		o.c.stats.MembershipChange.Inc()
+	}
+	h.touch()
+	return h, nil
+}
+
+func (o *origDstHosts) all() []*Host {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]*Host, 0, len(o.hosts))
+	for _, h := range o.hosts {
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b *Host) int { return a.addr.Compare(b.addr) })
+	return out
+}
+
+// cleanup removes hosts that had no request in flight and were not picked
+// during the last cleanup_interval.
+func (o *origDstHosts) cleanup() {
+	defer close(o.c.discovery)
+	t := time.NewTicker(o.c.s.cleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.c.ctx.Done():
+			return
+		case now := <-t.C:
+			cutoff := now.Add(-o.c.s.cleanupInterval).UnixNano()
+			o.mu.Lock()
+			for a, h := range o.hosts {
+				if h.pool.Idle() && h.lastUsed.Load() < cutoff {
+					delete(o.hosts, a)
+					o.fast.Delete(a)
+					h.pool.Drain()
+					o.c.stats.MembershipChange.Inc()
+				}
+			}
+			o.c.stats.MembershipTotal.Set(int64(len(o.hosts)))
+			o.c.stats.MembershipHealthy.Set(int64(len(o.hosts)))
+			o.mu.Unlock()
+		}
+	}
+}

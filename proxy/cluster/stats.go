@@ -1,0 +1,92 @@
+package cluster
+
+import (
+	"strconv"
+	"sync/atomic"
+
+	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/upstream"
+)
+
+// Stats are a cluster's stats with Envoy's names
+// (cluster.<name>.upstream_rq_total, …). The router updates the request
+// stats; the pools update the connection and pending ones.
+type Stats struct {
+	*upstream.Stats
+
+	RqTotal              *stats.Counter
+	RqActive             *stats.Gauge
+	RqCompleted          *stats.Counter
+	RqTimeout            *stats.Counter
+	RqPerTryTimeout      *stats.Counter
+	RqRetry              *stats.Counter
+	RqRetrySuccess       *stats.Counter
+	RqRetryOverflow      *stats.Counter
+	RqRetryLimitExceeded *stats.Counter
+	RqRetryBackoff       *stats.Counter // upstream_rq_retry_backoff_exponential
+	RqRxReset            *stats.Counter
+	RqTxReset            *stats.Counter
+	RqCancelled          *stats.Counter
+	RqTime               *stats.Histogram // milliseconds
+	MembershipTotal      *stats.Gauge
+	MembershipHealthy    *stats.Gauge
+	MembershipChange     *stats.Counter
+	UpdateAttempt        *stats.Counter
+	UpdateSuccess        *stats.Counter
+	UpdateFailure        *stats.Counter
+
+	scope   stats.Scope
+	classes [6]*stats.Counter                // upstream_rq_1xx … upstream_rq_5xx
+	codes   [600]atomic.Pointer[stats.Counter] // upstream_rq_<code>, made on first use
+}
+
+func newStats(store *stats.Store, statName string) *Stats {
+	sc := store.Root().Scope("cluster", stats.Tag{Name: "envoy_cluster_name", Value: statName})
+	s := &Stats{
+		Stats:                upstream.NewStats(sc),
+		RqTotal:              sc.Counter("upstream_rq_total"),
+		RqActive:             sc.Gauge("upstream_rq_active"),
+		RqCompleted:          sc.Counter("upstream_rq_completed"),
+		RqTimeout:            sc.Counter("upstream_rq_timeout"),
+		RqPerTryTimeout:      sc.Counter("upstream_rq_per_try_timeout"),
+		RqRetry:              sc.Counter("upstream_rq_retry"),
+		RqRetrySuccess:       sc.Counter("upstream_rq_retry_success"),
+		RqRetryOverflow:      sc.Counter("upstream_rq_retry_overflow"),
+		RqRetryLimitExceeded: sc.Counter("upstream_rq_retry_limit_exceeded"),
+		RqRetryBackoff:       sc.Counter("upstream_rq_retry_backoff_exponential"),
+		RqRxReset:            sc.Counter("upstream_rq_rx_reset"),
+		RqTxReset:            sc.Counter("upstream_rq_tx_reset"),
+		RqCancelled:          sc.Counter("upstream_rq_cancelled"),
+		RqTime:               sc.Histogram("upstream_rq_time"),
+		MembershipTotal:      sc.Gauge("membership_total"),
+		MembershipHealthy:    sc.Gauge("membership_healthy"),
+		MembershipChange:     sc.Counter("membership_change"),
+		UpdateAttempt:        sc.Counter("update_attempt"),
+		UpdateSuccess:        sc.Counter("update_success"),
+		UpdateFailure:        sc.Counter("update_failure"),
+		scope:                sc,
+	}
+	for c := 1; c <= 5; c++ {
+		class := strconv.Itoa(c)
+		s.classes[c] = sc.CounterAs("upstream_rq_"+class+"xx", "upstream_rq_xx",
+			stats.Tag{Name: "envoy_response_code_class", Value: class})
+	}
+	return s
+}
+
+// RecordStatus counts one upstream response code in upstream_rq_<code>
+// and upstream_rq_<class>xx. Codes already seen take no lock.
+func (s *Stats) RecordStatus(code int) {
+	if code < 100 || code >= len(s.codes) {
+		return
+	}
+	s.classes[code/100].Inc()
+	c := s.codes[code].Load()
+	if c == nil {
+		name := strconv.Itoa(code)
+		c = s.scope.CounterAs("upstream_rq_"+name, "upstream_rq",
+			stats.Tag{Name: "envoy_response_code", Value: name})
+		s.codes[code].Store(c)
+	}
+	c.Inc()
+}

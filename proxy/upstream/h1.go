@@ -1,0 +1,164 @@
+package upstream
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/outrider-mesh/outrider/proxy/codec/http1"
+	"github.com/outrider-mesh/outrider/proxy/failure"
+)
+
+type h1Conn struct {
+	p        *Pool
+	conn     *Conn
+	cc       *http1.ClientConn
+	requests uint32
+	timer    *time.Timer // idle timeout while in p.idle
+}
+
+func (p *Pool) roundTripH1(req *http.Request) (*http.Response, error) {
+	c, err := p.getH1(req)
+	if err != nil {
+		return nil, err
+	}
+	c.requests++
+	resp, err := c.cc.RoundTrip(req)
+	if err != nil {
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, fmt.Errorf("upstream: %w", ctxErr)
+		}
+		return nil, failure.ErrUpstreamTermination.With(err)
+	}
+	return resp, nil
+}
+
+// getH1 takes an idle connection, or dials one, or waits for one to be
+// returned when max_connections is reached.
+func (p *Pool) getH1(req *http.Request) (*h1Conn, error) {
+	ctx := req.Context()
+	ticket := pendingTicket{p: p}
+	defer ticket.leave()
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, failure.ErrNoHealthyUpstream.With(errPoolClosed)
+		}
+		if n := len(p.idle); n > 0 {
+			c := p.idle[n-1]
+			p.idle[n-1] = nil
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
+			if c.timer != nil && !c.timer.Stop() {
+				continue // the idle timer fired and is closing it
+			}
+			return c, nil
+		}
+		if err := ticket.enter(); err != nil {
+			p.mu.Unlock()
+			return nil, err
+		}
+		ch := p.changed
+		p.mu.Unlock()
+
+		c, err := p.dialH1(req)
+		if err == nil {
+			return c, nil
+		}
+		if !isOverflow(err) {
+			return nil, err
+		}
+		if err := p.wait(ctx, ch); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func isOverflow(err error) bool {
+	fe, ok := err.(*failure.Error)
+	return ok && fe.Is(failure.ErrOverflow)
+}
+
+func (p *Pool) dialH1(req *http.Request) (*h1Conn, error) {
+	conn, err := p.dialer.Dial(req.Context(), p.addr, &p.Host)
+	if err != nil {
+		return nil, err
+	}
+	p.stats.CxHTTP1Total.Inc()
+	c := &h1Conn{p: p, conn: conn}
+	c.cc = http1.NewClientConn(conn, &http1.ClientConfig{
+		MaxResponseHeaderBytes: p.opts.MaxResponseHeaderBytes,
+		Release:                c.release,
+	})
+	return c, nil
+}
+
+// release is the codec's Release callback: the exchange is over.
+func (c *h1Conn) release(reusable bool) {
+	p := c.p
+	if max := p.opts.MaxRequestsPerConn; reusable && max > 0 && c.requests >= max {
+		p.stats.CxMaxRequests.Inc()
+		reusable = false
+	}
+	p.mu.Lock()
+	if !reusable || p.closed {
+		p.signalLocked()
+		p.mu.Unlock()
+		c.close()
+		return
+	}
+	if d := p.opts.IdleTimeout; d > 0 {
+		if c.timer == nil {
+			c.timer = time.AfterFunc(d, c.idleTimeout)
+		} else {
+			c.timer.Reset(d)
+		}
+	}
+	p.idle = append(p.idle, c)
+	p.signalLocked()
+	p.mu.Unlock()
+}
+
+func (c *h1Conn) idleTimeout() {
+	p := c.p
+	p.mu.Lock()
+	for i, ic := range p.idle {
+		if ic == c {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	p.stats.CxIdleTimeout.Inc()
+	c.close()
+}
+
+func (c *h1Conn) close() { c.cc.Close() }
+
+// Upgrade sends an upgrade request (websocket) over HTTP/1.1 on a
+// connection of its own. On 101 Switching Protocols it returns the raw
+// connection and the bytes already read past the response; otherwise the
+// response, whose body closes the connection when closed.
+func (p *Pool) Upgrade(req *http.Request) (*http.Response, net.Conn, *bufio.Reader, error) {
+	conn, err := p.dialer.Dial(req.Context(), p.addr, &p.Host)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p.stats.CxHTTP1Total.Inc()
+	p.Host.RqTotal.Add(1)
+	cc := http1.NewClientConn(conn, &http1.ClientConfig{MaxResponseHeaderBytes: p.opts.MaxResponseHeaderBytes})
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		conn.Close()
+		return nil, nil, nil, failure.ErrUpstreamTermination.With(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		resp.Body = &doneBody{ReadCloser: resp.Body, done: func() { cc.Close() }}
+		return resp, nil, nil, nil
+	}
+	raw, br := cc.Hijack()
+	return resp, raw, br, nil
+}

@@ -1,0 +1,139 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+
+	"golang.org/x/net/http2"
+
+	"github.com/outrider-mesh/outrider/proxy/failure"
+)
+
+type h2Conn struct {
+	cc       *http2.ClientConn
+	conn     *Conn
+	requests atomic.Uint32
+}
+
+func (p *Pool) roundTripH2(req *http.Request) (*http.Response, error) {
+	c, err := p.getH2(req)
+	if err != nil {
+		return nil, err
+	}
+	if max := p.opts.MaxRequestsPerConn; max > 0 && c.requests.Add(1) >= max {
+		c.cc.SetDoNotReuse()
+		p.stats.CxMaxRequests.Inc()
+	}
+	resp, err := c.cc.RoundTrip(req)
+	if err != nil {
+		p.signal()
+		return nil, classifyH2(req, err)
+	}
+	return resp, nil
+}
+
+// getH2 returns a connection with a stream reserved for req. One
+// connection is dialed at a time; requests that find every stream taken
+// wait for it, as Envoy's HTTP/2 pool does.
+func (p *Pool) getH2(req *http.Request) (*h2Conn, error) {
+	ctx := req.Context()
+	ticket := pendingTicket{p: p}
+	defer ticket.leave()
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, failure.ErrNoHealthyUpstream.With(errPoolClosed)
+		}
+		live := p.h2[:0]
+		var found *h2Conn
+		for _, c := range p.h2 {
+			st := c.cc.State()
+			if st.Closed || (st.Closing && st.StreamsActive == 0) {
+				continue
+			}
+			live = append(live, c)
+			if found == nil && c.cc.ReserveNewRequest() {
+				found = c
+			}
+		}
+		clear(p.h2[len(live):])
+		p.h2 = live
+		if found != nil {
+			p.mu.Unlock()
+			return found, nil
+		}
+		if err := ticket.enter(); err != nil {
+			p.mu.Unlock()
+			return nil, err
+		}
+		ch := p.changed
+		dial := !p.h2Dialing
+		p.h2Dialing = dial || p.h2Dialing
+		p.mu.Unlock()
+
+		if !dial {
+			if err := p.wait(ctx, ch); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		c, err := p.dialH2(req)
+		p.mu.Lock()
+		p.h2Dialing = false
+		if c != nil {
+			p.h2 = append(p.h2, c)
+		}
+		p.signalLocked()
+		p.mu.Unlock()
+		if err != nil {
+			if errors.Is(err, failure.ErrOverflow) {
+				if err := p.wait(ctx, ch); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, err
+		}
+	}
+}
+
+func (p *Pool) dialH2(req *http.Request) (*h2Conn, error) {
+	conn, err := p.dialer.Dial(req.Context(), p.addr, &p.Host)
+	if err != nil {
+		return nil, err
+	}
+	cc, err := p.h2t.NewClientConn(conn)
+	if err != nil {
+		conn.Close()
+		return nil, failure.ErrConnectFailure.With(fmt.Errorf("upstream: http2 handshake with %s: %w", p.addr, err))
+	}
+	p.stats.CxHTTP2Total.Inc()
+	return &h2Conn{cc: cc, conn: conn}, nil
+}
+
+// classifyH2 maps an HTTP/2 client error to the proxy's failures.
+func classifyH2(req *http.Request, err error) error {
+	if ctxErr := req.Context().Err(); ctxErr != nil {
+		return fmt.Errorf("upstream: %w", ctxErr)
+	}
+	var se http2.StreamError
+	if errors.As(err, &se) {
+		if se.Code == http2.ErrCodeRefusedStream {
+			return failure.ErrRefusedStream.With(err)
+		}
+		return failure.ErrUpstreamReset.With(err)
+	}
+	var ge http2.GoAwayError
+	if errors.As(err, &ge) {
+		if ge.ErrCode == http2.ErrCodeNo {
+			// A graceful GOAWAY that did not cover this stream: it was never
+			// processed, which is what refused-stream retries are for.
+			return failure.ErrRefusedStream.With(err)
+		}
+		return failure.ErrUpstreamReset.With(err)
+	}
+	return failure.ErrUpstreamTermination.With(err)
+}

@@ -1,0 +1,257 @@
+// Package upstream holds the transport side of a cluster: dialing upstream
+// TCP connections with connect_timeout and upstream_bind_config, and per
+// endpoint connection pools speaking HTTP/1.1 (proxy/codec/http1) or
+// HTTP/2 (golang.org/x/net/http2, several streams per connection), with
+// Envoy's circuit breakers for connections and pending requests and its
+// upstream_cx_* / upstream_rq_pending_* stats.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/outrider-mesh/outrider/proxy/failure"
+)
+
+// Protocol is an upstream HTTP protocol.
+type Protocol uint8
+
+const (
+	HTTP1 Protocol = iota + 1
+	HTTP2
+)
+
+// Options are a cluster's HTTP protocol options
+// (envoy.extensions.upstreams.http.v3.HttpProtocolOptions), translated.
+type Options struct {
+	// Protocol is the explicit protocol; zero means HTTP/1.1, Envoy's
+	// default.
+	Protocol Protocol
+	// UseDownstream speaks the downstream request's protocol
+	// (use_downstream_protocol_config).
+	UseDownstream bool
+	// IdleTimeout closes a connection that has carried no request for this
+	// long (common_http_protocol_options.idle_timeout); zero disables it.
+	IdleTimeout time.Duration
+	// MaxRequestsPerConn retires a connection after that many requests
+	// (max_requests_per_connection); zero means no limit.
+	MaxRequestsPerConn uint32
+	// MaxResponseHeaderBytes bounds response headers; zero means 60 KiB.
+	MaxResponseHeaderBytes int
+}
+
+// Pool is the connection pool of one endpoint. It is safe for concurrent
+// use; its lock is held only to take or return a connection.
+type Pool struct {
+	addr    netip.AddrPort
+	dialer  *Dialer
+	opts    *Options
+	limits  Limits
+	stats   *Stats
+	h2t     *http2.Transport
+
+	// Host counts this endpoint's connections and requests.
+	Host HostStats
+
+	mu        sync.Mutex
+	idle      []*h1Conn // HTTP/1.1 connections waiting for a request, most recent last
+	h2        []*h2Conn
+	h2Dialing bool
+	changed   chan struct{} // closed and replaced whenever capacity may have appeared
+	closed    bool
+}
+
+// Limits are the cluster-wide request thresholds a pool enforces; nil
+// means unlimited. max_connections is the Dialer's.
+type Limits struct {
+	Pending  *Limit // max_pending_requests: requests waiting for a connection
+	Requests *Limit // max_requests: requests in flight
+}
+
+// NewPool returns an empty pool for addr.
+func NewPool(addr netip.AddrPort, d *Dialer, opts *Options, lim Limits) *Pool {
+	p := &Pool{addr: addr, dialer: d, opts: opts, limits: lim, stats: d.Stats, changed: make(chan struct{})}
+	maxHdr := opts.MaxResponseHeaderBytes
+	if maxHdr <= 0 {
+		maxHdr = 60 << 10
+	}
+	p.h2t = &http2.Transport{
+		AllowHTTP:          true,
+		DisableCompression: true, // a proxy passes bodies through as they are
+		IdleConnTimeout:    opts.IdleTimeout,
+		MaxHeaderListSize:  uint32(maxHdr),
+	}
+	return p
+}
+
+// Addr is the endpoint's address.
+func (p *Pool) Addr() netip.AddrPort { return p.addr }
+
+// ProtocolFor is the protocol a request will be sent with.
+func (p *Pool) ProtocolFor(req *http.Request) Protocol {
+	if p.opts.UseDownstream {
+		if req.ProtoMajor == 2 {
+			return HTTP2
+		}
+		return HTTP1
+	}
+	if p.opts.Protocol == 0 {
+		return HTTP1
+	}
+	return p.opts.Protocol
+}
+
+// RoundTrip sends req on a pooled connection and returns the response
+// headers; the body streams. Closing the response body ends the request.
+// req.URL must carry the scheme ("http") and req.Host the authority.
+// Waiting for a connection counts as a pending request; beyond
+// max_pending_requests the request fails with failure.ErrOverflow.
+func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	if r := p.limits.Requests; r != nil && !r.TryAcquire() {
+		// Envoy counts max_requests overflows as pending overflows too.
+		p.stats.RqPendingOverflow.Inc()
+		return nil, failure.ErrOverflow.With(fmt.Errorf("upstream: max_requests (%d) reached", r.Max()))
+	}
+	p.Host.RqTotal.Add(1)
+	p.Host.RqActive.Add(1)
+	var (
+		resp *http.Response
+		err  error
+	)
+	if p.ProtocolFor(req) == HTTP2 {
+		resp, err = p.roundTripH2(req)
+	} else {
+		resp, err = p.roundTripH1(req)
+	}
+	if err != nil {
+		p.requestDone()
+		return nil, err
+	}
+	resp.Body = &doneBody{ReadCloser: resp.Body, done: p.requestDone}
+	return resp, nil
+}
+
+func (p *Pool) requestDone() {
+	if r := p.limits.Requests; r != nil {
+		r.Release()
+	}
+	p.Host.RqActive.Add(-1)
+	p.signal()
+}
+
+// signal wakes every request waiting for capacity so that each looks again.
+func (p *Pool) signal() {
+	p.mu.Lock()
+	p.signalLocked()
+	p.mu.Unlock()
+}
+
+func (p *Pool) signalLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// pendingTicket tracks one request's stay in the pending queue.
+type pendingTicket struct {
+	p    *Pool
+	held bool
+}
+
+func (t *pendingTicket) enter() error {
+	if t.held {
+		return nil
+	}
+	if pl := t.p.limits.Pending; pl != nil && !pl.TryAcquire() {
+		t.p.stats.RqPendingOverflow.Inc()
+		return failure.ErrOverflow.With(fmt.Errorf("upstream: max_pending_requests (%d) reached", pl.Max()))
+	}
+	t.held = true
+	t.p.stats.RqPendingTotal.Inc()
+	t.p.stats.RqPendingActive.Inc()
+	return nil
+}
+
+func (t *pendingTicket) leave() {
+	if !t.held {
+		return
+	}
+	t.held = false
+	if pl := t.p.limits.Pending; pl != nil {
+		pl.Release()
+	}
+	t.p.stats.RqPendingActive.Dec()
+}
+
+var errPoolClosed = errors.New("upstream: pool closed")
+
+func (p *Pool) wait(ctx context.Context, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("upstream: waiting for a connection to %s: %w", p.addr, ctx.Err())
+	}
+}
+
+// Drain stops the pool from taking new requests, closes its idle
+// connections and lets active ones finish; a removed cluster's pools are
+// drained.
+func (p *Pool) Drain() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	h2 := p.h2
+	p.h2 = nil
+	p.signalLocked()
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+	for _, c := range h2 {
+		go c.cc.Shutdown(context.Background()) // waits for active streams, then closes
+	}
+}
+
+// CloseIdle closes idle connections and keeps the pool usable.
+func (p *Pool) CloseIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.close()
+	}
+}
+
+// Idle reports whether the pool has no request in flight.
+func (p *Pool) Idle() bool { return p.Host.RqActive.Load() == 0 }
+
+// doneBody calls done once, when the body is closed or read to the end.
+type doneBody struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (b *doneBody) Read(buf []byte) (int, error) {
+	n, err := b.ReadCloser.Read(buf)
+	if err != nil {
+		b.once.Do(b.done)
+	}
+	return n, err
+}
+
+func (b *doneBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.done)
+	return err
+}
