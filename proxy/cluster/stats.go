@@ -36,7 +36,7 @@ type Stats struct {
 	UpdateFailure        *stats.Counter
 
 	scope   stats.Scope
-	classes [6]*stats.Counter                // upstream_rq_1xx … upstream_rq_5xx
+	classes [6]*stats.Counter                  // upstream_rq_1xx … upstream_rq_5xx
 	codes   [600]atomic.Pointer[stats.Counter] // upstream_rq_<code>, made on first use
 }
 
