@@ -1,9 +1,6 @@
 package cluster
 
 import (
-	"strconv"
-	"sync/atomic"
-
 	"github.com/outrider-mesh/outrider/proxy/stats"
 	"github.com/outrider-mesh/outrider/proxy/upstream"
 )
@@ -35,13 +32,14 @@ type Stats struct {
 	UpdateSuccess        *stats.Counter
 	UpdateFailure        *stats.Counter
 
-	scope   stats.Scope
-	classes [6]*stats.Counter                  // upstream_rq_1xx … upstream_rq_5xx
-	codes   [600]atomic.Pointer[stats.Counter] // upstream_rq_<code>, made on first use
+	// Codes are upstream_rq_<code> and upstream_rq_<class>xx.
+	Codes *stats.StatusCounters
+
+	scope stats.Scope
 }
 
 func newStats(store *stats.Store, statName string) *Stats {
-	sc := store.Root().Scope("cluster", stats.Tag{Name: "envoy_cluster_name", Value: statName})
+	sc := stats.ClusterScope(store, statName)
 	s := &Stats{
 		Stats:                upstream.NewStats(sc),
 		RqTotal:              sc.Counter("upstream_rq_total"),
@@ -64,29 +62,12 @@ func newStats(store *stats.Store, statName string) *Stats {
 		UpdateAttempt:        sc.Counter("update_attempt"),
 		UpdateSuccess:        sc.Counter("update_success"),
 		UpdateFailure:        sc.Counter("update_failure"),
+		Codes:                stats.NewStatusCounters(sc, "upstream_rq"),
 		scope:                sc,
-	}
-	for c := 1; c <= 5; c++ {
-		class := strconv.Itoa(c)
-		s.classes[c] = sc.CounterAs("upstream_rq_"+class+"xx", "upstream_rq_xx",
-			stats.Tag{Name: "envoy_response_code_class", Value: class})
 	}
 	return s
 }
 
 // RecordStatus counts one upstream response code in upstream_rq_<code>
-// and upstream_rq_<class>xx. Codes already seen take no lock.
-func (s *Stats) RecordStatus(code int) {
-	if code < 100 || code >= len(s.codes) {
-		return
-	}
-	s.classes[code/100].Inc()
-	c := s.codes[code].Load()
-	if c == nil {
-		name := strconv.Itoa(code)
-		c = s.scope.CounterAs("upstream_rq_"+name, "upstream_rq",
-			stats.Tag{Name: "envoy_response_code", Value: name})
-		s.codes[code].Store(c)
-	}
-	c.Inc()
-}
+// and upstream_rq_<class>xx.
+func (s *Stats) RecordStatus(code int) { s.Codes.Record(code) }
