@@ -15,6 +15,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -67,17 +68,49 @@ type ClientConfig struct {
 	// Release, if not nil, is called once per RoundTrip when its response
 	// has been read to the end (or the exchange failed): reusable tells
 	// whether the connection may carry another request.
+	//
+	// When reusable is false the codec has already closed the connection
+	// (or handed it to the caller of Hijack): the pool only forgets it.
+	// Release runs on whichever goroutine ended the exchange (the one
+	// reading or closing the body, the request-body writer, or the
+	// context watcher) and must not block.
 	Release func(reusable bool)
+	// PreserveCase records the case of response header names (see
+	// ResponseHeaderCase). It is also on when the request's context carries
+	// a HeaderCase.
+	PreserveCase bool
+	// AbsoluteForm writes the request-target in absolute form
+	// ("http://host/path") when req.URL has a scheme and host, as an
+	// upstream HTTP proxy expects. Otherwise the target is origin-form
+	// ("/path?query"), or authority-form for CONNECT.
+	AbsoluteForm bool
 }
 
 // ClientConn sends requests, one at a time, on one upstream connection.
 type ClientConn struct {
-	conn net.Conn
+	conn         net.Conn
+	onRelease    func(reusable bool)
+	maxHeadBytes int
+	preserveCase bool
+	absoluteForm bool
+
+	mu    sync.Mutex
+	state uint8     // ccIdle, ccBusy, ccUpgraded, ccDead
+	ex    *exchange // the exchange in progress
 }
 
-// NewClientConn wraps an established connection.
+// NewClientConn wraps an established connection. cfg may be nil.
 func NewClientConn(conn net.Conn, cfg *ClientConfig) *ClientConn {
-	return &ClientConn{conn: conn}
+	cc := &ClientConn{conn: conn, maxHeadBytes: defaultMaxHeadBytes}
+	if cfg != nil {
+		cc.onRelease = cfg.Release
+		cc.preserveCase = cfg.PreserveCase
+		cc.absoluteForm = cfg.AbsoluteForm
+		if cfg.MaxResponseHeaderBytes > 0 {
+			cc.maxHeadBytes = cfg.MaxResponseHeaderBytes
+		}
+	}
+	return cc
 }
 
 // RoundTrip writes req (streaming req.Body, chunked when its length is
@@ -85,18 +118,41 @@ func NewClientConn(conn net.Conn, cfg *ClientConfig) *ClientConn {
 // the connection; trailers land in resp.Trailer. An "Expect: 100-continue"
 // header is not forwarded. Hop-by-hop headers are the caller's business.
 // The request's header case, if recorded (HeaderCaseFrom), is kept.
+//
+// req.Body is always closed. Informational responses are skipped (and
+// reported to an httptrace.ClientTrace's Got1xxResponse on the request's
+// context); 101 and, for CONNECT, 2xx end the exchange with an empty body,
+// after which Hijack hands the connection over. When req's context is done
+// the connection is closed, which aborts the exchange at once.
+//
+// Errors: *ProtocolError for a malformed response (502, UPE), an error
+// matching ErrClosedBeforeResponse when the upstream closed before
+// answering, *RequestBodyError when reading req.Body failed, the
+// context's error (errors.Is context.Canceled / DeadlineExceeded) when
+// the context ended it, or the network error.
 func (cc *ClientConn) RoundTrip(req *http.Request) (*http.Response, error) {
-	panic("http1: RoundTrip not implemented")
+	return cc.roundTrip(req)
 }
 
 // Hijack takes the connection over after a 101 Switching Protocols
-// response; br holds bytes already read past the response headers.
+// response (or a 2xx answer to CONNECT); br holds bytes already read past
+// the response headers. It returns nil, nil at any other time. The
+// exchange is released as not reusable, without closing the connection:
+// the caller owns it now.
 func (cc *ClientConn) Hijack() (net.Conn, *bufio.Reader) {
-	panic("http1: Hijack not implemented")
+	return cc.hijack()
 }
 
-// Close closes the connection.
-func (cc *ClientConn) Close() error { return cc.conn.Close() }
+// Close closes the connection. An exchange in progress fails (and is
+// released); later RoundTrips fail with ErrConnUnusable.
+func (cc *ClientConn) Close() error {
+	cc.mu.Lock()
+	if cc.state == ccIdle {
+		cc.state = ccDead
+	}
+	cc.mu.Unlock()
+	return cc.conn.Close()
+}
 
 // HeaderCase maps canonical header names to the case seen on the wire.
 type HeaderCase map[string]string

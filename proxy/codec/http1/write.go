@@ -1,0 +1,141 @@
+package http1
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+)
+
+// skip selects header fields the codec writes itself (framing, Host) or
+// must not forward.
+type skip uint8
+
+const (
+	skipHost skip = 1 << iota
+	skipFraming
+	skipTrailer
+	skipExpect
+	skipConnection
+)
+
+func (s skip) has(key string, vv []string) bool {
+	switch key {
+	case "Host":
+		return s&skipHost != 0
+	case "Content-Length", "Transfer-Encoding":
+		return s&skipFraming != 0
+	case "Trailer":
+		return s&skipTrailer != 0
+	case "Expect":
+		return s&skipExpect != 0 && hasToken(vv, "100-continue")
+	case "Connection":
+		return s&skipConnection != 0
+	}
+	return false
+}
+
+var errInvalidField = errors.New("http1: invalid header field")
+
+// writeFields writes h sorted by name (so output is deterministic), names
+// in hc's case where it has one. Trailer-prefixed keys are never written
+// here. With strict, an invalid name or value fails the write; otherwise
+// the field is dropped, as net/http's server does, so a bad value set by a
+// filter cannot split the head.
+func writeFields(bw *bufio.Writer, h http.Header, hc HeaderCase, s skip, strict bool) error {
+	var arr [32]string
+	keys := arr[:0]
+	for k, vv := range h {
+		if len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
+			continue
+		}
+		if s.has(k, vv) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !isToken(k) {
+			if strict {
+				return errInvalidField
+			}
+			continue
+		}
+		name := wireName(hc, k)
+		for _, v := range h[k] {
+			if !validFieldValue(v) {
+				if strict {
+					return errInvalidField
+				}
+				continue
+			}
+			v = trimOWSString(v)
+			bw.WriteString(name)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	return nil
+}
+
+// writeField writes one field named key (in hc's case if recorded).
+func writeField(bw *bufio.Writer, hc HeaderCase, key, value string) {
+	bw.WriteString(wireName(hc, key))
+	bw.WriteString(": ")
+	bw.WriteString(value)
+	bw.WriteString("\r\n")
+}
+
+func writeContentLength(bw *bufio.Writer, hc HeaderCase, n int64) {
+	var b [20]byte
+	bw.WriteString(wireName(hc, "Content-Length"))
+	bw.WriteString(": ")
+	bw.Write(strconv.AppendInt(b[:0], n, 10))
+	bw.WriteString("\r\n")
+}
+
+// writeChunk writes p as one chunk.
+func writeChunk(bw *bufio.Writer, p []byte) error {
+	var b [20]byte
+	bw.Write(strconv.AppendInt(b[:0], int64(len(p)), 16))
+	bw.WriteString("\r\n")
+	bw.Write(p)
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// writeLastChunk ends a chunked body with the trailer fields.
+func writeLastChunk(bw *bufio.Writer, trailer http.Header, hc HeaderCase, strict bool) error {
+	bw.WriteString("0\r\n")
+	if err := writeFields(bw, trailer, hc, 0, strict); err != nil {
+		return err
+	}
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// wireName is key in the case hc recorded for it. An entry that is not the
+// same name in another case is ignored, so a HeaderCase can never rename a
+// field.
+func wireName(hc HeaderCase, key string) string {
+	wire, ok := hc[key]
+	if !ok || len(wire) != len(key) {
+		return key
+	}
+	for i := 0; i < len(key); i++ {
+		if a, b := wire[i], key[i]; a != b && lower(a) != lower(b) {
+			return key
+		}
+	}
+	return wire
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
