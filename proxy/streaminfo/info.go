@@ -32,6 +32,10 @@ type Info struct {
 	// Request.
 	Request   *http.Request // the request as the filters see it; nil for TCP
 	RequestID string        // x-request-id
+	// Upgrade is the upgrade the connection manager allows for this
+	// request ("websocket", from upgrade_configs); "" when the request asks
+	// for none. The router proxies the upgraded stream only when it is set.
+	Upgrade string
 
 	// Routing.
 	RouteName   string

@@ -1,0 +1,211 @@
+// Package hcm is envoy.filters.network.http_connection_manager: it speaks
+// HTTP/1 (through the codec/http1 package) or HTTP/2 (prior-knowledge h2c,
+// through golang.org/x/net/http2) on a downstream connection and runs
+// every request through the translated HTTP filter chain, router last.
+//
+// Per request it fills a streaminfo.Info (pooled) carried by the request
+// context: protocol, addresses, x-request-id, the route matched against
+// the manager's current route table, and at the end the response code,
+// flags and byte counts, then writes the access logs.
+//
+// Upgrades: when upgrade_configs allows websocket and a request asks for
+// it, Info.Upgrade is "websocket"; the router proxies the upgraded stream
+// (on HTTP/1 the ResponseWriter implements http.Hijacker). A request that
+// asks for an upgrade that is not allowed is answered 403, as Envoy does.
+package hcm
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"golang.org/x/net/http2"
+
+	"github.com/outrider-mesh/outrider/proxy/codec/http1"
+	"github.com/outrider-mesh/outrider/proxy/listener/inspector"
+	"github.com/outrider-mesh/outrider/proxy/listener/network"
+	"github.com/outrider-mesh/outrider/proxy/route"
+	"github.com/outrider-mesh/outrider/proxy/stats"
+)
+
+type httpHandler = http.Handler
+
+// ConnectionManager is one translated http_connection_manager. It serves
+// every connection of its filter chain.
+type ConnectionManager struct {
+	s         settings
+	scope     stats.Scope
+	st        *hcmStats
+	routes    atomic.Pointer[route.Table]
+	handler   http.Handler // the HTTP filter chain, router last
+	accessLog network.AccessLogger
+	drainTime time.Duration
+
+	h1 http1.ServerConfig
+	// h2 serves HTTP/2 connections; hs is its base config, whose Shutdown
+	// sends every HTTP/2 connection a graceful GOAWAY (x/net registers
+	// its connections with it through ConfigureServer).
+	h2 *http2.Server
+	hs *http.Server
+
+	draining atomic.Bool
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	drainAt  time.Time
+
+	streams sync.Pool // *stream
+}
+
+var _ network.Filter = (*ConnectionManager)(nil)
+
+func newConnectionManager(s settings, env *network.Env) *ConnectionManager {
+	store := env.Stats
+	if store == nil {
+		store = stats.NewStore()
+	}
+	scope := stats.HTTPScope(store, s.statPrefix)
+	cm := &ConnectionManager{
+		s:         s,
+		scope:     scope,
+		st:        newStats(scope),
+		drainTime: env.Drain(),
+		conns:     map[net.Conn]struct{}{},
+	}
+	cm.streams.New = func() any { return newStream(cm) }
+	cm.h1 = http1.ServerConfig{
+		MaxHeaderBytes: s.maxHeaderBytes,
+		HeadersTimeout: s.headersTimeout,
+		IdleTimeout:    s.idleTimeout,
+		AcceptHTTP10:   s.acceptHTTP10,
+		PreserveCase:   s.preserveCase,
+		Draining:       cm.draining.Load,
+		OnProtocolError: func(status int, err error) {
+			cm.st.countProtocolError(status)
+		},
+	}
+	cm.h2 = &http2.Server{
+		MaxConcurrentStreams:         s.maxStreams,
+		MaxUploadBufferPerStream:     s.streamWindow,
+		MaxUploadBufferPerConnection: s.connWindow,
+		IdleTimeout:                  s.idleTimeout,
+	}
+	cm.hs = &http.Server{MaxHeaderBytes: s.maxHeaderBytes, ErrorLog: nil}
+	if err := http2.ConfigureServer(cm.hs, cm.h2); err != nil {
+		panic("hcm: http2.ConfigureServer: " + err.Error()) // only fails on TLS settings we never set
+	}
+	return cm
+}
+
+// AdoptRoutes makes next's route table this manager's, for a reload that
+// changed nothing but the inline route_config: requests on existing
+// connections use it from their next request on.
+func (cm *ConnectionManager) AdoptRoutes(next *ConnectionManager) {
+	cm.routes.Store(next.routes.Load())
+}
+
+// Routes is the current route table (nil when none was configured).
+func (cm *ConnectionManager) Routes() *route.Table { return cm.routes.Load() }
+
+type connKey struct{}
+
+// ServeConn serves HTTP on c until the peer or a drain closes it.
+func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
+	defer c.Close()
+	if !cm.track(c.Conn) {
+		return
+	}
+	defer cm.untrack(c.Conn)
+	cm.st.cxTotal.Inc()
+	cm.st.cxActive.Inc()
+	defer cm.st.cxActive.Dec()
+	defer cm.st.cxDestroy.Inc()
+	ctx = context.WithValue(ctx, connKey{}, c)
+
+	h2 := cm.s.codec == hcmv3.HttpConnectionManager_HTTP2
+	if cm.s.codec == hcmv3.HttpConnectionManager_AUTO {
+		var err error
+		if h2, err = inspector.IsH2Preface(c.Reader); err != nil {
+			return
+		}
+	}
+	if h2 {
+		cm.st.cxHTTP2Total.Inc()
+		cm.st.cxHTTP2Active.Inc()
+		defer cm.st.cxHTTP2Active.Dec()
+		cm.h2.ServeConn(&bufConn{Conn: c.Conn, r: c.Reader}, &http2.ServeConnOpts{
+			Context:    ctx,
+			BaseConfig: cm.hs,
+			Handler:    cm,
+		})
+		return
+	}
+	cm.st.cxHTTP1Total.Inc()
+	cm.st.cxHTTP1Active.Inc()
+	defer cm.st.cxHTTP1Active.Dec()
+	cfg := cm.h1
+	cfg.ConnContext = func(base context.Context, _ net.Conn) context.Context {
+		return context.WithValue(base, connKey{}, c)
+	}
+	http1.ServeConn(ctx, c.Conn, c.Reader, cm, &cfg)
+}
+
+// bufConn reads through the reader that holds the bytes listener filters
+// and codec detection peeked.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// Drain makes every response from now on end its connection: HTTP/1
+// responses carry "Connection: close"; HTTP/2 connections get a GOAWAY
+// and close once their streams are done. Connections still open when the
+// drain time has passed are closed.
+func (cm *ConnectionManager) Drain() {
+	if cm.draining.Swap(true) {
+		return
+	}
+	// Shutdown tells x/net's connections to GOAWAY; with no net/http
+	// listener or connection of its own it returns at once. Connections
+	// accepted later GOAWAY after their first stream (x/net checks the
+	// base server's shutdown state).
+	go cm.hs.Shutdown(context.Background())
+	cm.mu.Lock()
+	cm.drainAt = time.Now().Add(cm.drainTime)
+	cm.mu.Unlock()
+	time.AfterFunc(cm.drainTime, func() {
+		cm.mu.Lock()
+		defer cm.mu.Unlock()
+		for c := range cm.conns {
+			cm.st.cxDrainClose.Inc()
+			c.Close()
+		}
+	})
+}
+
+func (cm *ConnectionManager) track(c net.Conn) bool {
+	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	cm.conns[c] = struct{}{}
+	return true
+}
+
+func (cm *ConnectionManager) untrack(c net.Conn) {
+	cm.mu.Lock()
+	delete(cm.conns, c)
+	cm.mu.Unlock()
+}
+
+// terminal ends the chain if the last filter calls next; the router never
+// does.
+type terminal struct{}
+
+func (terminal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "no terminal filter", http.StatusInternalServerError)
+}

@@ -1,0 +1,147 @@
+package hcm
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/outrider-mesh/outrider/proxy/failure"
+)
+
+// errTimedOut is returned to a handler writing after its stream timed out.
+var errTimedOut = errors.New("hcm: stream timed out")
+
+// responseWriter records the status and bytes of a response, applies the
+// server header, and serialises writes with the timeout path.
+type responseWriter struct {
+	st          *stream
+	w           http.ResponseWriter
+	status      int
+	wroteHeader bool
+	abortAfter  bool // timed out after the response started: reset at the end
+}
+
+func (rw *responseWriter) reset(w http.ResponseWriter) {
+	rw.w, rw.status, rw.wroteHeader, rw.abortAfter = w, 0, false, false
+}
+
+func (rw *responseWriter) Header() http.Header { return rw.w.Header() }
+
+func (rw *responseWriter) WriteHeader(code int) {
+	rw.st.mu.Lock()
+	defer rw.st.mu.Unlock()
+	if rw.st.timedOut != nil {
+		return
+	}
+	rw.writeHeaderLocked(code)
+}
+
+func (rw *responseWriter) writeHeaderLocked(code int) {
+	if rw.wroteHeader {
+		return
+	}
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		rw.wroteHeader = true
+		rw.status = code
+		rw.st.info.ResponseHeader = rw.w.Header()
+		rw.setServer()
+		if rw.st.cm.s.via != "" {
+			rw.w.Header().Add("Via", rw.st.cm.s.via)
+		}
+		if rw.st.cm.s.alwaysSetReqID && rw.st.info.RequestID != "" {
+			rw.w.Header().Set("X-Request-Id", rw.st.info.RequestID)
+		}
+	}
+	rw.w.WriteHeader(code)
+}
+
+func (rw *responseWriter) setServer() {
+	h := rw.w.Header()
+	switch rw.st.cm.s.serverHeader {
+	case hcmv3.HttpConnectionManager_OVERWRITE:
+		h.Set("Server", rw.st.cm.s.serverName)
+	case hcmv3.HttpConnectionManager_APPEND_IF_ABSENT:
+		if h.Get("Server") == "" {
+			h.Set("Server", rw.st.cm.s.serverName)
+		}
+	}
+}
+
+func (rw *responseWriter) Write(p []byte) (int, error) {
+	rw.st.mu.Lock()
+	defer rw.st.mu.Unlock()
+	if rw.st.timedOut != nil {
+		return 0, errTimedOut
+	}
+	if !rw.wroteHeader {
+		rw.writeHeaderLocked(http.StatusOK)
+	}
+	n, err := rw.w.Write(p)
+	rw.st.info.BytesSent.Add(uint64(n))
+	rw.st.touch()
+	return n, err
+}
+
+// writeLocked sends a local reply; st.mu is held.
+func (rw *responseWriter) writeLocked(code int, body string) {
+	h := rw.w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	if body != "" {
+		h.Set("Content-Type", "text/plain")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	rw.writeHeaderLocked(code)
+	if body != "" {
+		n, _ := rw.w.Write([]byte(body))
+		rw.st.info.BytesSent.Add(uint64(n))
+	}
+	if f, ok := rw.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// localReply answers a request the manager rejects itself.
+func (rw *responseWriter) localReply(code int, body string) {
+	rw.st.mu.Lock()
+	defer rw.st.mu.Unlock()
+	rw.writeLocked(code, body)
+}
+
+func (rw *responseWriter) Flush() {
+	rw.st.mu.Lock()
+	defer rw.st.mu.Unlock()
+	if rw.st.timedOut != nil {
+		return
+	}
+	if !rw.wroteHeader {
+		rw.writeHeaderLocked(http.StatusOK)
+	}
+	if f, ok := rw.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack hands an upgraded HTTP/1 connection to the router.
+func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := rw.w.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("hcm: connection cannot be hijacked")
+	}
+	rw.st.mu.Lock()
+	rw.wroteHeader = true
+	if rw.status == 0 {
+		rw.status = http.StatusSwitchingProtocols
+	}
+	rw.st.mu.Unlock()
+	return h.Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the codec's writer.
+func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.w }
+
+var _ = failure.Flags(0)

@@ -1,0 +1,230 @@
+package hcm
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outrider-mesh/outrider/proxy/failure"
+	"github.com/outrider-mesh/outrider/proxy/listener/network"
+	"github.com/outrider-mesh/outrider/proxy/streaminfo"
+)
+
+// stream is the per-request state, pooled: the Info, the response writer
+// and body wrappers, and the timers of stream_idle_timeout and
+// request_timeout.
+type stream struct {
+	cm   *ConnectionManager
+	info streaminfo.Info
+	rw   responseWriter
+	body requestBody
+
+	mu       sync.Mutex // serialises writes with the timeout path
+	done     bool       // the handler returned
+	timedOut *failure.Error
+	cancel   context.CancelCauseFunc
+	idle     *time.Timer
+	whole    *time.Timer
+}
+
+func newStream(cm *ConnectionManager) *stream {
+	st := &stream{cm: cm}
+	st.rw.st = st
+	st.body.st = st
+	if cm.s.streamIdleTimeout > 0 {
+		st.idle = time.AfterFunc(time.Hour, func() { st.expire(failure.ErrStreamIdleTimeout) })
+		st.idle.Stop()
+	}
+	if cm.s.requestTimeout > 0 {
+		st.whole = time.AfterFunc(time.Hour, func() { st.expire(failure.ErrRequestTimeout) })
+		st.whole.Stop()
+	}
+	return st
+}
+
+// ServeHTTP runs one request through the filter chain.
+func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := cm.streams.Get().(*stream)
+	defer cm.streams.Put(st)
+	info := &st.info
+	*info = streaminfo.Info{}
+	st.done, st.timedOut = false, nil
+	info.Start = time.Now()
+	info.Protocol = r.Proto
+	if r.ProtoMajor == 2 {
+		info.Protocol = "HTTP/2"
+		cm.st.rqHTTP2Total.Inc()
+	} else {
+		cm.st.rqHTTP1Total.Inc()
+	}
+	cm.st.rqTotal.Inc()
+	cm.st.rqActive.Inc()
+	defer cm.st.rqActive.Dec()
+	if c, _ := r.Context().Value(connKey{}).(*network.Conn); c != nil {
+		info.DownstreamLocal = c.Local
+		info.DownstreamRemote = c.Remote
+		info.DownstreamDirect = c.Remote
+		info.RequestedServerName = c.ServerName
+		info.ListenerName = c.ListenerName
+		info.FilterChainName = c.FilterChainName
+	}
+
+	ctx, cancel := context.WithCancelCause(streaminfo.With(r.Context(), info))
+	st.cancel = cancel
+	r = r.WithContext(ctx)
+	st.rw.reset(w)
+	if r.Body != nil && r.Body != http.NoBody {
+		st.body.reset(r.Body)
+		r.Body = &st.body
+	} else {
+		info.RequestComplete = time.Since(info.Start)
+	}
+	info.Request = r
+
+	if st.idle != nil {
+		st.idle.Reset(cm.s.streamIdleTimeout)
+	}
+	if st.whole != nil && info.RequestComplete == 0 {
+		st.whole.Reset(cm.s.requestTimeout)
+	}
+
+	if code := cm.prepare(r, info); code != 0 {
+		st.rw.localReply(code, "")
+	} else {
+		if t := cm.routes.Load(); t != nil {
+			if rt := t.Match(r); rt != nil {
+				info.Route = rt
+				info.RouteName = rt.Name()
+			}
+		}
+		cm.handler.ServeHTTP(&st.rw, r)
+	}
+	cm.finish(st)
+	cancel(context.Canceled)
+}
+
+// finish stops the timers, records the outcome and logs the stream. A
+// stream that timed out after its response had started is reset.
+func (cm *ConnectionManager) finish(st *stream) {
+	if st.idle != nil {
+		st.idle.Stop()
+	}
+	if st.whole != nil {
+		st.whole.Stop()
+	}
+	st.mu.Lock()
+	st.done = true
+	timedOut, started := st.timedOut, st.rw.wroteHeader
+	st.mu.Unlock()
+	info := &st.info
+	if !started {
+		st.rw.WriteHeader(http.StatusOK)
+	}
+	info.ResponseCode = st.rw.status
+	info.ResponseComplete = time.Since(info.Start)
+	cm.st.countResponse(info.ResponseCode)
+	cm.st.rqTime.Record(uint64(info.ResponseComplete.Milliseconds()))
+	if cm.accessLog != nil {
+		cm.accessLog.Log(info)
+	}
+	info.Request = nil
+	if timedOut != nil && st.rw.abortAfter {
+		panic(http.ErrAbortHandler) // resets the HTTP/2 stream, closes the HTTP/1 connection
+	}
+}
+
+// expire runs on a timer: the stream gets the timeout's local reply if
+// its response has not started, is reset otherwise, and its context is
+// cancelled with the failure as cause so the router stops.
+func (st *stream) expire(fe *failure.Error) {
+	if !st.mu.TryLock() {
+		// A write is in progress, so the stream is not idle; a write
+		// stuck on flow control is ended by the cancellation.
+		st.cancel(fe)
+		return
+	}
+	defer st.mu.Unlock()
+	if st.done || st.timedOut != nil {
+		return
+	}
+	st.timedOut = fe
+	if fe == failure.ErrStreamIdleTimeout {
+		st.cm.st.rqIdleTimeout.Inc()
+	} else {
+		st.cm.st.rqTimeout.Inc()
+	}
+	st.info.AddFlag(fe.Flag)
+	st.info.ResponseCodeDetails = fe.Details
+	if !st.rw.wroteHeader {
+		st.rw.writeLocked(fe.Status, fe.Body)
+	} else {
+		st.rw.abortAfter = true
+	}
+	st.cancel(fe)
+}
+
+// touch restarts the stream idle timer on activity.
+func (st *stream) touch() {
+	if st.idle != nil {
+		st.idle.Reset(st.cm.s.streamIdleTimeout)
+	}
+}
+
+// requestBody counts request bytes, marks the request complete at EOF
+// and keeps the stream alive while bytes arrive.
+type requestBody struct {
+	st *stream
+	rc io.ReadCloser
+}
+
+func (b *requestBody) reset(rc io.ReadCloser) { b.rc = rc }
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	info := &b.st.info
+	if n > 0 {
+		info.BytesReceived.Add(uint64(n))
+		b.st.touch()
+	}
+	if err == io.EOF && info.RequestComplete == 0 {
+		info.RequestComplete = time.Since(info.Start)
+		if b.st.whole != nil {
+			b.st.whole.Stop()
+		}
+	}
+	return n, err
+}
+
+func (b *requestBody) Close() error { return b.rc.Close() }
+
+// allowedUpgrade returns the upgrade type of r when the configuration
+// allows it, "" when r asks for none, and ok false when r asks for one
+// that is not allowed.
+func (cm *ConnectionManager) allowedUpgrade(r *http.Request) (string, bool) {
+	up := r.Header.Get("Upgrade")
+	if up == "" || r.ProtoMajor != 1 || !headerHasToken(r.Header, "Connection", "upgrade") {
+		return "", true
+	}
+	up = strings.ToLower(up)
+	for _, u := range cm.s.upgrades {
+		if u == up {
+			return u, true
+		}
+	}
+	return "", false
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h[textproto.CanonicalMIMEHeaderKey(name)] {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
