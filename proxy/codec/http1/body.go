@@ -26,10 +26,10 @@ type framedReader struct {
 type chunkState uint8
 
 const (
-	chunkSize chunkState = iota // expecting a chunk-size line
-	chunkData                   // inside chunk data
-	chunkCRLF                   // expecting the CRLF after chunk data
-	chunkTrailer                // expecting the trailer section
+	chunkSize    chunkState = iota // expecting a chunk-size line
+	chunkData                      // inside chunk data
+	chunkCRLF                      // expecting the CRLF after chunk data
+	chunkTrailer                   // expecting the trailer section
 )
 
 // maxChunkLine bounds a chunk-size line with its extensions.

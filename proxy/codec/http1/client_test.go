@@ -72,41 +72,41 @@ func TestClientRoundTripAgainstNetHTTPServer(t *testing.T) {
 		wantTrailer  string
 	}{
 		{
-			name: "a GET without a body is answered and the connection stays reusable",
+			name:   "a GET without a body is answered and the connection stays reusable",
 			method: "GET", path: "/", wantStatus: 200, wantReusable: true,
 			wantSeen: map[string]string{"X-Seen-Method": "GET", "X-Seen-Length": "0"},
 		},
 		{
-			name: "a POST of known length sends Content-Length and its body",
+			name:   "a POST of known length sends Content-Length and its body",
 			method: "POST", path: "/", body: "hello world", wantStatus: 200,
 			wantBody: "hello world", wantReusable: true,
 			wantSeen: map[string]string{"X-Seen-Length": "11", "X-Seen-Te": ""},
 		},
 		{
-			name: "a POST of unknown length is sent chunked with its trailers",
+			name:   "a POST of unknown length is sent chunked with its trailers",
 			method: "POST", path: "/", body: strings.Repeat("abc", 10000), unknownLen: true,
 			reqTrailer: "sum", wantStatus: 200, wantBody: strings.Repeat("abc", 10000), wantReusable: true,
 			wantSeen: map[string]string{"X-Seen-Length": "-1", "X-Seen-Te": "chunked", "X-Seen-Trailer": "sum"},
 		},
 		{
-			name: "a chunked response is read with its trailers",
+			name:   "a chunked response is read with its trailers",
 			method: "POST", path: "/?chunked=1&trailer=1", body: "streamed", wantStatus: 200,
 			wantBody: "streamed", wantReusable: true, wantTrailer: "ok",
 		},
 		{
-			name: "a HEAD response has no body even with a Content-Length",
+			name:   "a HEAD response has no body even with a Content-Length",
 			method: "HEAD", path: "/", wantStatus: 200, wantReusable: true,
 		},
 		{
-			name: "a 204 response has no body",
+			name:   "a 204 response has no body",
 			method: "GET", path: "/?status=204", wantStatus: 204, wantReusable: true,
 		},
 		{
-			name: "a response with Connection: close leaves the connection not reusable",
+			name:   "a response with Connection: close leaves the connection not reusable",
 			method: "GET", path: "/?close=1", wantStatus: 200, wantReusable: false,
 		},
 		{
-			name: "an Expect: 100-continue header is not forwarded",
+			name:   "an Expect: 100-continue header is not forwarded",
 			method: "PUT", path: "/", body: "data", header: http.Header{"Expect": {"100-continue"}},
 			wantStatus: 200, wantBody: "data", wantReusable: true,
 			wantSeen: map[string]string{"X-Seen-Expect": ""},
