@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 )
 
 // MaxClientHello bounds the ClientHello tls_inspector reads, as Envoy's
@@ -32,7 +31,7 @@ var errNotTLS = errors.New("inspector: not a tls client hello")
 // ClientHello does not fit in r's buffer (the raw connection stays
 // positioned after everything buffered). Errors come from reading
 // (timeouts, EOF); bytes that are not TLS give IsTLS false and no error.
-func InspectTLS(r *bufio.Reader, conn net.Conn) (TLSResult, *bufio.Reader, error) {
+func InspectTLS(r *bufio.Reader, conn io.Reader) (TLSResult, *bufio.Reader, error) {
 	first, err := r.Peek(1)
 	if err != nil {
 		return TLSResult{}, r, err
@@ -71,7 +70,7 @@ func InspectTLS(r *bufio.Reader, conn net.Conn) (TLSResult, *bufio.Reader, error
 // grow returns a reader of at least size bytes that yields r's buffered
 // bytes and then conn. Everything r buffered moves into the new reader on
 // its first fill, so the raw connection's position is unchanged.
-func grow(r *bufio.Reader, conn net.Conn, size int) *bufio.Reader {
+func grow(r *bufio.Reader, conn io.Reader, size int) *bufio.Reader {
 	buffered, _ := r.Peek(r.Buffered())
 	held := bytes.Clone(buffered)
 	return bufio.NewReaderSize(io.MultiReader(bytes.NewReader(held), conn), size)
