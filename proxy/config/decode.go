@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 
@@ -26,6 +27,11 @@ type decoder struct {
 
 func (d *decoder) drop(p Path) { d.dropped = append(d.dropped, p) }
 
+// errorf records a problem at p, on line.
+func (d *decoder) errorf(line int32, p Path, format string, args ...any) {
+	d.errs = append(d.errs, &FieldError{Path: p, Err: fmt.Errorf(format, args...), Line: int(line)})
+}
+
 // message checks object v, which encodes message md under rule set rules,
 // at path p. isAny says v is the payload of a google.protobuf.Any, whose
 // "@type" key is kept.
@@ -44,15 +50,15 @@ func (d *decoder) message(md protoreflect.MessageDescriptor, rules string, v *js
 			fd = fields.ByName(protoreflect.Name(k))
 		}
 		if fd == nil {
-			d.errs.Addf(p.Field(k), "unknown field %q in %s", k, md.FullName())
+			d.errorf(val.line, p.Field(k), "unknown field %q in %s", k, md.FullName())
 			continue
 		}
 		fp := p.Field(string(fd.Name()))
 		if other := sameField(seen, fd); other != nil {
 			if other == fd {
-				d.errs.Addf(fp, "set twice")
+				d.errorf(val.line, fp, "set twice")
 			} else {
-				d.errs.Addf(fp, "only one of %s and %s may be set", other.Name(), fd.Name())
+				d.errorf(val.line, fp, "only one of %s and %s may be set", other.Name(), fd.Name())
 			}
 			continue
 		}
@@ -62,7 +68,7 @@ func (d *decoder) message(md protoreflect.MessageDescriptor, rules string, v *js
 		seen = append(seen, fd)
 		r, why, found := lookup(rules, fd.Name())
 		if !found {
-			d.errs.Addf(fp, "%s", why)
+			d.errorf(val.line, fp, "%s", why)
 			d.dropField(p, fd)
 			continue
 		}
@@ -102,20 +108,20 @@ func (d *decoder) field(md protoreflect.MessageDescriptor, fd protoreflect.Field
 	switch {
 	case fd.IsMap():
 		if v.kind != jsonObject {
-			d.errs.Addf(fp, "want an object, got %s", v.kind)
+			d.errorf(v.line, fp, "want an object, got %s", v.kind)
 			return false
 		}
 		keys, vals := v.keys[:0:0], v.vals[:0:0]
 		for i, k := range v.keys {
 			kp := fp.Key(k)
 			if !allowedKey(r, k) {
-				d.errs.Addf(kp, "key %q is not supported", k)
+				d.errorf(v.vals[i].line, kp, "key %q is not supported", k)
 				continue
 			}
 			wrap := func(e *jsonValue) *jsonValue {
 				return &jsonValue{kind: jsonObject, keys: []string{k}, vals: []*jsonValue{e}}
 			}
-			if !d.value(md, fd, fd.MapValue(), r, k, kp, v.vals[i], kp, wrap) {
+			if !d.value(md, fd, fd.MapValue(), r, k, v.vals[i].line, kp, v.vals[i], kp, wrap) {
 				d.drop(kp)
 				continue
 			}
@@ -125,13 +131,13 @@ func (d *decoder) field(md protoreflect.MessageDescriptor, fd protoreflect.Field
 		return true
 	case fd.IsList():
 		if v.kind != jsonArray {
-			d.errs.Addf(fp, "want a list, got %s", v.kind)
+			d.errorf(v.line, fp, "want a list, got %s", v.kind)
 			return false
 		}
 		wrap := func(e *jsonValue) *jsonValue { return &jsonValue{kind: jsonArray, vals: []*jsonValue{e}} }
 		for i, e := range v.vals {
 			ep := fp.Index(i)
-			if d.value(md, fd, fd, r, "", ep, e, ep, wrap) {
+			if d.value(md, fd, fd, r, "", e.line, ep, e, ep, wrap) {
 				continue
 			}
 			if fd.Message() == nil {
@@ -147,7 +153,7 @@ func (d *decoder) field(md protoreflect.MessageDescriptor, fd protoreflect.Field
 	if n := owner.get("name"); n != nil && n.kind == jsonString {
 		name = n.text
 	}
-	return d.value(md, fd, fd, r, name, p, v, fp, func(e *jsonValue) *jsonValue { return e })
+	return d.value(md, fd, fd, r, name, owner.line, p, v, fp, func(e *jsonValue) *jsonValue { return e })
 }
 
 func allowedKey(r fieldRule, k string) bool {
@@ -166,20 +172,20 @@ func allowedKey(r fieldRule, k string) bool {
 // its map value). ownerName and ownerPath name the element holding a
 // typed_config, for messages about it. wrap turns the value into the JSON
 // of field fd for a trial decode.
-func (d *decoder) value(md protoreflect.MessageDescriptor, fd, vd protoreflect.FieldDescriptor, r fieldRule, ownerName string, ownerPath Path, v *jsonValue, p Path, wrap func(*jsonValue) *jsonValue) bool {
+func (d *decoder) value(md protoreflect.MessageDescriptor, fd, vd protoreflect.FieldDescriptor, r fieldRule, ownerName string, ownerLine int32, ownerPath Path, v *jsonValue, p Path, wrap func(*jsonValue) *jsonValue) bool {
 	m := vd.Message()
 	switch {
 	case m == nil:
 		if quickValid(vd, v) {
 			return true
 		}
-		return d.leaf(md, fd, wrap(v), p)
+		return d.leaf(md, fd, wrap(v), v.line, p)
 	case m.FullName() == anyFullName:
-		return d.any(r, ownerName, ownerPath, v, p)
+		return d.any(r, ownerName, ownerLine, ownerPath, v, p)
 	case isWellKnown(m):
-		return d.leaf(md, fd, wrap(v), p)
+		return d.leaf(md, fd, wrap(v), v.line, p)
 	case v.kind != jsonObject:
-		d.errs.Addf(p, "want an object, got %s", v.kind)
+		d.errorf(v.line, p, "want an object, got %s", v.kind)
 		return false
 	}
 	d.message(m, ruleSet(r, m), v, p, false)
@@ -188,24 +194,24 @@ func (d *decoder) value(md protoreflect.MessageDescriptor, fd, vd protoreflect.F
 
 // any checks a typed_config: its type must be supported, and allowed where
 // it is; problems are reported at ownerPath, the element that names it.
-func (d *decoder) any(r fieldRule, ownerName string, ownerPath Path, v *jsonValue, p Path) bool {
+func (d *decoder) any(r fieldRule, ownerName string, ownerLine int32, ownerPath Path, v *jsonValue, p Path) bool {
 	if v.kind != jsonObject {
-		d.errs.Addf(p, "want an object, got %s", v.kind)
+		d.errorf(v.line, p, "want an object, got %s", v.kind)
 		return false
 	}
 	url := v.get("@type")
 	if url == nil || url.kind != jsonString {
-		d.errs.Addf(p, "@type is required")
+		d.errorf(v.line, p, "@type is required")
 		return false
 	}
 	t := typeName(url.text)
 	mt, err := supportedTypes{}.FindMessageByURL(url.text)
 	if err != nil {
-		d.errs.Addf(ownerPath, "%s", unknownType(t, ownerName))
+		d.errorf(ownerLine, ownerPath, "%s", unknownType(t, ownerName))
 		return false
 	}
 	if why, allowed := checkType(r, t); !allowed {
-		d.errs.Addf(ownerPath, "%s", why)
+		d.errorf(ownerLine, ownerPath, "%s", why)
 		return false
 	}
 	d.message(mt.Descriptor(), string(t), v, p, true)
@@ -248,17 +254,17 @@ func quickValid(fd protoreflect.FieldDescriptor, v *jsonValue) bool {
 }
 
 // leaf decodes field fd alone, as protojson would, and reports its error.
-func (d *decoder) leaf(md protoreflect.MessageDescriptor, fd protoreflect.FieldDescriptor, v *jsonValue, p Path) bool {
+func (d *decoder) leaf(md protoreflect.MessageDescriptor, fd protoreflect.FieldDescriptor, v *jsonValue, line int32, p Path) bool {
 	obj := &jsonValue{kind: jsonObject, keys: []string{fd.JSONName()}, vals: []*jsonValue{v}}
 	err := protojson.UnmarshalOptions{Resolver: supportedTypes{}}.Unmarshal(appendJSON(nil, obj), newMessage(md))
 	if err == nil {
 		return true
 	}
 	if m := fd.Message(); m != nil && m.FullName() == "google.protobuf.Duration" && !fd.IsList() && !fd.IsMap() {
-		d.errs.Addf(p, "invalid duration %s: write seconds with an \"s\" suffix, like \"5s\" or \"0.25s\"", appendJSON(nil, v))
+		d.errorf(line, p, "invalid duration %s: write seconds with an \"s\" suffix, like \"5s\" or \"0.25s\"", appendJSON(nil, v))
 		return false
 	}
-	d.errs.Addf(p, "%s", protojsonMessage(err))
+	d.errorf(line, p, "%s", protojsonMessage(err))
 	return false
 }
 

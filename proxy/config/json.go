@@ -15,6 +15,7 @@ import (
 // that can be pruned and encoded again for protojson.
 type jsonValue struct {
 	kind jsonKind
+	line int32  // where the value (or the key naming it) is in the file; 0 if unknown
 	text string // a string's contents or a number's literal
 	b    bool
 	keys []string     // an object's keys, parallel to vals
@@ -53,7 +54,8 @@ func (v *jsonValue) get(key string) *jsonValue {
 func parseJSON(data []byte) (*jsonValue, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	v, err := readJSON(dec)
+	r := jsonReader{dec: dec, data: data}
+	v, err := r.read()
 	if err != nil {
 		return nil, jsonError(data, dec, err)
 	}
@@ -63,8 +65,27 @@ func parseJSON(data []byte) (*jsonValue, error) {
 	return v, nil
 }
 
-func readJSON(dec *json.Decoder) (*jsonValue, error) {
+// jsonReader reads values from dec, noting the line of each.
+type jsonReader struct {
+	dec      *json.Decoder
+	data     []byte
+	lastOff  int64
+	lastLine int32
+}
+
+// line is the line of the token just read: lines are counted
+// incrementally, as the decoder only moves forward.
+func (r *jsonReader) line() int32 {
+	off := min(r.dec.InputOffset(), int64(len(r.data)))
+	r.lastLine += int32(bytes.Count(r.data[r.lastOff:off], []byte("\n")))
+	r.lastOff = off
+	return r.lastLine + 1
+}
+
+func (r *jsonReader) read() (*jsonValue, error) {
+	dec := r.dec
 	tok, err := dec.Token()
+	line := r.line()
 	if err != nil {
 		if err == io.EOF {
 			return nil, io.ErrUnexpectedEOF
@@ -73,18 +94,18 @@ func readJSON(dec *json.Decoder) (*jsonValue, error) {
 	}
 	switch t := tok.(type) {
 	case nil:
-		return &jsonValue{kind: jsonNull}, nil
+		return &jsonValue{kind: jsonNull, line: line}, nil
 	case bool:
-		return &jsonValue{kind: jsonBool, b: t}, nil
+		return &jsonValue{kind: jsonBool, b: t, line: line}, nil
 	case json.Number:
-		return &jsonValue{kind: jsonNumber, text: string(t)}, nil
+		return &jsonValue{kind: jsonNumber, text: string(t), line: line}, nil
 	case string:
-		return &jsonValue{kind: jsonString, text: t}, nil
+		return &jsonValue{kind: jsonString, text: t, line: line}, nil
 	case json.Delim:
 		if t == '[' {
-			v := &jsonValue{kind: jsonArray}
+			v := &jsonValue{kind: jsonArray, line: line}
 			for dec.More() {
-				e, err := readJSON(dec)
+				e, err := r.read()
 				if err != nil {
 					return nil, err
 				}
@@ -93,17 +114,19 @@ func readJSON(dec *json.Decoder) (*jsonValue, error) {
 			_, err := dec.Token() // ']'
 			return v, err
 		}
-		v := &jsonValue{kind: jsonObject}
+		v := &jsonValue{kind: jsonObject, line: line}
 		for dec.More() {
 			kt, err := dec.Token()
 			if err != nil {
 				return nil, err
 			}
+			keyLine := r.line()
 			k, _ := kt.(string)
-			e, err := readJSON(dec)
+			e, err := r.read()
 			if err != nil {
 				return nil, err
 			}
+			e.line = keyLine // a problem with a field is reported at its key
 			v.keys = append(v.keys, k)
 			v.vals = append(v.vals, e)
 		}

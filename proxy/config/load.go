@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
+	"slices"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
-	"sigs.k8s.io/yaml"
 )
 
 // Load reads the Envoy v3 Bootstrap in the file at path, in YAML or JSON,
@@ -50,22 +49,23 @@ func Parse(data []byte, name string) (*bootstrapv3.Bootstrap, error) {
 	}
 	v := validation{dropped: d.dropped}
 	v.run(b)
-	if errs := append(d.errs, v.result()...); len(errs) > 0 {
+	later := v.result()
+	for _, e := range later {
+		e.Line = lineOf(doc, e.Path)
+	}
+	if errs := append(d.errs, later...); len(errs) > 0 {
+		// Document order: a user fixes the file from the top.
+		slices.SortStableFunc(errs, func(a, b *FieldError) int { return a.Line - b.Line })
 		return nil, errs
 	}
 	return b, nil
 }
 
-// parseDocument converts YAML to JSON (JSON is read as is) and decodes it
-// keeping the order of keys.
+// parseDocument decodes JSON, or else YAML, keeping the order of keys and
+// their lines.
 func parseDocument(data []byte) (*jsonValue, error) {
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' && json.Valid(t) {
-		return parseJSON(t)
+		return parseJSON(data)
 	}
-	j, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		msg := strings.TrimPrefix(err.Error(), "error converting YAML to JSON: ")
-		return nil, fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
-	}
-	return parseJSON(j)
+	return parseYAML(data)
 }

@@ -34,13 +34,20 @@ func (p Path) Key(k string) Path {
 type FieldError struct {
 	Path Path
 	Err  error
+	// Line is the line of the configuration file the problem is on, when
+	// the loader knows it (0 otherwise).
+	Line int
 }
 
 func (e *FieldError) Error() string {
-	if e.Path == "" {
-		return e.Err.Error()
+	msg := e.Err.Error()
+	if e.Path != "" {
+		msg = string(e.Path) + ": " + msg
 	}
-	return string(e.Path) + ": " + e.Err.Error()
+	if e.Line > 0 {
+		msg += " (line " + strconv.Itoa(e.Line) + ")"
+	}
+	return msg
 }
 
 func (e *FieldError) Unwrap() error { return e.Err }

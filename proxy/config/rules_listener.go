@@ -37,7 +37,7 @@ func (v *validation) listenerRules(ls []*listenerv3.Listener, p Path, clusters m
 		}
 		for j, lf := range l.GetListenerFilters() {
 			if lf.GetTypedConfig() == nil {
-				v.invalid.Addf(lp.Field("listener_filters").Index(j), "typed_config is required")
+				v.invalid.Addf(lp.Field("listener_filters").Index(j).Field("typed_config"), "typed_config is required")
 			}
 		}
 		if len(l.GetFilterChains()) == 0 && l.GetDefaultFilterChain() == nil {
@@ -83,7 +83,7 @@ func (v *validation) filterChain(fc *listenerv3.FilterChain, p Path, clusters ma
 	for i, f := range fs {
 		fp := p.Field("filters").Index(i)
 		if f.GetTypedConfig() == nil {
-			v.invalid.Addf(fp, "typed_config is required")
+			v.invalid.Addf(fp.Field("typed_config"), "typed_config is required")
 			continue
 		}
 		if i < len(fs)-1 {
@@ -120,7 +120,7 @@ func (v *validation) hcm(h *hcmv3.HttpConnectionManager, p Path, clusters map[st
 	routerAt := -1
 	for i, f := range filters {
 		if f.GetTypedConfig() == nil {
-			v.invalid.Addf(hp.Index(i), "typed_config is required")
+			v.invalid.Addf(hp.Index(i).Field("typed_config"), "typed_config is required")
 			continue
 		}
 		if typeName(f.GetTypedConfig().GetTypeUrl()) == typeRouter {
@@ -146,7 +146,7 @@ func (v *validation) hcm(h *hcmv3.HttpConnectionManager, p Path, clusters map[st
 		seen[t] = true
 	}
 	if f := h.GetHttpProtocolOptions().GetHeaderKeyFormat().GetStatefulFormatter(); f != nil && f.GetTypedConfig() == nil {
-		v.invalid.Addf(p.Field("http_protocol_options").Field("header_key_format").Field("stateful_formatter"), "typed_config is required")
+		v.invalid.Addf(p.Field("http_protocol_options").Field("header_key_format").Field("stateful_formatter").Field("typed_config"), "typed_config is required")
 	}
 	v.accessLogs(h.GetAccessLog(), p.Field("access_log"))
 	if rc := h.GetRouteConfig(); rc != nil {
@@ -157,7 +157,7 @@ func (v *validation) hcm(h *hcmv3.HttpConnectionManager, p Path, clusters map[st
 func (v *validation) accessLogs(logs []*accesslogv3.AccessLog, p Path) {
 	for i, l := range logs {
 		if l.GetTypedConfig() == nil {
-			v.invalid.Addf(p.Index(i), "typed_config is required")
+			v.invalid.Addf(p.Index(i).Field("typed_config"), "typed_config is required")
 		}
 	}
 }

@@ -132,6 +132,7 @@ func (v *validation) value(vd protoreflect.FieldDescriptor, r fieldRule, val pro
 		}
 		if !checkEnum(r, n) {
 			v.unsupported.Addf(p, "%s %s is not supported (supported: %s)", vd.Name(), n, strings.Join(r.enums, ", "))
+			v.dropped = append(v.dropped, p)
 		}
 		return
 	}
