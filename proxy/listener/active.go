@@ -94,14 +94,17 @@ func listen(cfg *listenerConfig) (*net.TCPListener, error) {
 
 // newActive starts a listener on ln (nil when not bound); m.mu is held.
 func (m *Manager) newActive(cfg *listenerConfig, ln *net.TCPListener) *active {
-	a := &active{m: m, name: cfg.name, addr: cfg.addr, bind: cfg.bind, bound: cfg.addr, ln: ln,
-		st: newListenerStats(m.env.Stats, cfg.statName)}
+	a := &active{m: m, name: cfg.name, addr: cfg.addr, bind: cfg.bind, bound: cfg.addr, ln: ln}
 	a.gen.Store(&generation{cfg: cfg})
 	if ln != nil {
-		a.bound = network.AddrPort(ln.Addr())
-		if cfg.addr.Addr().Is6() {
-			a.bound = netip.AddrPortFrom(cfg.addr.Addr(), a.bound.Port())
-		}
+		a.bound = netip.AddrPortFrom(cfg.addr.Addr(), network.AddrPort(ln.Addr()).Port())
+	}
+	statName := cfg.statName
+	if cfg.pb.GetStatPrefix() == "" {
+		statName = statAddress(a.bound) // the kernel's port when port 0 was asked
+	}
+	a.st = newListenerStats(m.env.Stats, statName)
+	if ln != nil {
 		m.wg.Add(1)
 		go a.accept(ln)
 	}
