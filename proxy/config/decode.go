@@ -275,7 +275,7 @@ func newMessage(md protoreflect.MessageDescriptor) proto.Message {
 	return dynamicpb.NewMessage(md)
 }
 
-var protojsonNoise = regexp.MustCompile(`^proto:\s*(\(line \d+:\d+\):\s*)?`)
+var protojsonNoise = regexp.MustCompile(`^proto:[\s\x{00a0}]*(\(line \d+:\d+\):[\s\x{00a0}]*)?`)
 
 // protojsonMessage strips the package prefix and the position (of a
 // document the user never wrote) from a protojson error.

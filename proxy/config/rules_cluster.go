@@ -80,7 +80,7 @@ func (v *validation) endpoints(c *clusterv3.Cluster, p Path) {
 				continue
 			}
 			sp := ep.Field("address").Field("socket_address")
-			if _, ok := sa.GetPortSpecifier().(*corev3.SocketAddress_PortValue); !ok || sa.GetPortValue() == 0 {
+			if _, ok := sa.GetPortSpecifier().(*corev3.SocketAddress_PortValue); ok && sa.GetPortValue() == 0 {
 				v.invalid.Addf(sp.Field("port_value"), "an endpoint needs a port")
 			}
 			if c.GetType() == clusterv3.Cluster_STATIC {
