@@ -167,7 +167,7 @@ func (s *sink) writeOut() bool {
 		s.stats.completed.Inc()
 	}
 	// Give back memory after a burst rather than holding the peak forever.
-	if cap(s.spare) > 4*flushThreshold {
+	if cap(s.spare) > 16*flushThreshold {
 		s.spare = nil
 	}
 	return true
