@@ -77,6 +77,7 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.cancel = cancel
 	r = r.WithContext(ctx)
 	st.rw.reset(w)
+	st.body.reset(nil)
 	if r.Body != nil && r.Body != http.NoBody {
 		st.body.reset(r.Body)
 		r.Body = &st.body
@@ -165,6 +166,11 @@ func (st *stream) expire(fe *failure.Error) {
 		st.rw.abortAfter = true
 	}
 	st.cancel(fe)
+	if rc := st.body.rc; rc != nil {
+		// Wakes a handler blocked reading the body, so that the stream
+		// ends now rather than when the client gives up.
+		rc.Close()
+	}
 }
 
 // touch restarts the stream idle timer on activity.

@@ -38,10 +38,6 @@ var RouterTypeURL = "type.googleapis.com/" + string((&routerv3.Router{}).ProtoRe
 
 var preserveCaseURL = "type.googleapis.com/" + string((&preservecasev3.PreserveCaseFormatterConfig{}).ProtoReflect().Descriptor().FullName())
 
-// translateRoutes is route.Translate; tests replace it while the route
-// table is being built elsewhere.
-var translateRoutes = route.Translate
-
 // settings is the translated, immutable part of a connection manager.
 type settings struct {
 	codec             hcmv3.HttpConnectionManager_CodecType
@@ -157,7 +153,7 @@ func Translate(pb *hcmv3.HttpConnectionManager, env *network.Env, p config.Path)
 		if env.Clusters != nil || env.LookupCluster != nil {
 			hasCluster = func(name string) bool { return env.Cluster(name) != nil }
 		}
-		t, err := translateRoutes(pb.GetRouteConfig(), hasCluster, p.Field("route_config"))
+		t, err := route.Translate(pb.GetRouteConfig(), hasCluster, p.Field("route_config"))
 		if err != nil {
 			errs.Add(p.Field("route_config"), err)
 		}
@@ -168,9 +164,7 @@ func Translate(pb *hcmv3.HttpConnectionManager, env *network.Env, p config.Path)
 
 	if logs := pb.GetAccessLog(); len(logs) > 0 {
 		lp := p.Field("access_log")
-		if env.AccessLogs == nil {
-			errs.Addf(lp, "http_connection_manager: access logs are not available in this build")
-		} else if al, err := env.AccessLogs(logs, lp); err != nil {
+		if al, err := env.AccessLoggers(logs, lp); err != nil {
 			errs.Add(lp, err)
 		} else {
 			cm.accessLog = al

@@ -128,9 +128,7 @@ func Translate(pb *tcpproxyv3.TcpProxy, env *network.Env, p config.Path) (*Proxy
 	}
 	if logs := pb.GetAccessLog(); len(logs) > 0 {
 		lp := p.Field("access_log")
-		if env.AccessLogs == nil {
-			errs.Addf(lp, "tcp_proxy: access logs are not available in this build")
-		} else if al, err := env.AccessLogs(logs, lp); err != nil {
+		if al, err := env.AccessLoggers(logs, lp); err != nil {
 			errs.Add(lp, err)
 		} else {
 			px.accessLog = al

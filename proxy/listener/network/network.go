@@ -15,6 +15,7 @@ import (
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 
+	"github.com/outrider-mesh/outrider/proxy/accesslog"
 	"github.com/outrider-mesh/outrider/proxy/cluster"
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/httpfilter"
@@ -85,9 +86,7 @@ type Env struct {
 	// HTTPFilters builds HTTP filters by the type URL of their typed_config
 	// ("type.googleapis.com/envoy.extensions.filters.http.router.v3.Router").
 	HTTPFilters map[string]httpfilter.Factory
-	// AccessLogs translates access_log fields; the lead sets it to an
-	// adapter over accesslog.Translate. If nil, a non-empty access_log is
-	// rejected as not supported.
+	// AccessLogs translates access_log fields; nil means accesslog.Translate.
 	AccessLogs func(logs []*accesslogv3.AccessLog, p config.Path) (AccessLogger, error)
 	// DrainTime is how long draining connections are given before opaque
 	// TCP connections are closed. Zero means 5s.
@@ -102,6 +101,19 @@ func (e *Env) Logger() *slog.Logger {
 		return slog.Default()
 	}
 	return e.Log
+}
+
+// AccessLoggers translates an access_log field with AccessLogs, or with
+// accesslog.Translate when that is nil.
+func (e *Env) AccessLoggers(logs []*accesslogv3.AccessLog, p config.Path) (AccessLogger, error) {
+	if e.AccessLogs != nil {
+		return e.AccessLogs(logs, p)
+	}
+	ls, err := accesslog.Translate(logs, p)
+	if err != nil {
+		return nil, err
+	}
+	return ls, nil
 }
 
 // Cluster finds a cluster by name, or returns nil.

@@ -1,0 +1,142 @@
+package hcm
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestH2CPriorKnowledgeRequestRunsTheChain(t *testing.T) {
+	h := newHarness(t, baseConfig(t))
+	resp, err := h2Client(t).Get("http://" + h.addr + "/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "HTTP/2 /hello" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("Server"); got != "envoy" {
+		t.Errorf("server = %q, want envoy (OVERWRITE)", got)
+	}
+	if got := resp.Header.Get("X-Route"); got != "everything" {
+		t.Errorf("route = %q", got)
+	}
+	if got := resp.Header.Get("X-Seen-Request-Id"); !uuidRE.MatchString(got) {
+		t.Errorf("x-request-id = %q, want a uuid4", got)
+	}
+	for name, want := range map[string]uint64{
+		"downstream_rq_total": 1, "downstream_rq_2xx": 1, "downstream_cx_http2_total": 1, "downstream_rq_http2_total": 1,
+	} {
+		if got := h.counter(name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+}
+
+func TestStreamIdleTimeoutAnswers408(t *testing.T) {
+	pb := baseConfig(t)
+	pb.StreamIdleTimeout = durationpb.New(50 * time.Millisecond)
+	h := newHarness(t, pb)
+	resp, err := h2Client(t).Get("http://" + h.addr + "/block")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || string(body) != "stream timeout" {
+		t.Fatalf("got %d %q, want 408 stream timeout", resp.StatusCode, body)
+	}
+	if n := h.counter("downstream_rq_idle_timeout"); n != 1 {
+		t.Errorf("downstream_rq_idle_timeout = %d", n)
+	}
+}
+
+func TestRequestTimeoutAnswers408WhileTheBodyIsIncomplete(t *testing.T) {
+	pb := baseConfig(t)
+	pb.RequestTimeout = durationpb.New(50 * time.Millisecond)
+	h := newHarness(t, pb)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("partial")) // and never the end
+	req, _ := http.NewRequest("POST", "http://"+h.addr+"/body", pr)
+	resp, err := h2Client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("reading the 408: %v (the stream should end)", err)
+	}
+	if resp.StatusCode != http.StatusRequestTimeout || string(body) != "request timeout" {
+		t.Fatalf("got %d %q, want 408 request timeout", resp.StatusCode, body)
+	}
+	if n := h.counter("downstream_rq_timeout"); n != 1 {
+		t.Errorf("downstream_rq_timeout = %d", n)
+	}
+}
+
+func TestRouteOnlyChangeIsAdoptedWithoutANewConnection(t *testing.T) {
+	h := newHarness(t, baseConfig(t))
+	c := h2Client(t)
+	get := func() string {
+		resp, err := c.Get("http://" + h.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Route")
+	}
+	if got := get(); got != "everything" {
+		t.Fatalf("route = %q", got)
+	}
+	pb := baseConfig(t)
+	pb.GetRouteConfig().VirtualHosts[0].Routes[0].Name = "renamed"
+	next, err := Translate(pb, &testEnvWithEcho(h).Env, "typed_config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cm.AdoptRoutes(next)
+	if got := get(); got != "renamed" {
+		t.Fatalf("route after AdoptRoutes = %q, want renamed", got)
+	}
+	if n := h.counter("downstream_cx_total"); n != 1 {
+		t.Errorf("downstream_cx_total = %d, want 1 (same connection)", n)
+	}
+}
+
+func TestTranslateRejectsBadConfigWithPaths(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(pb *hcmHCM)
+		want   string
+	}{
+		{name: "rds is not supported yet", mutate: func(pb *hcmHCM) { pb.RouteSpecifier = rdsSpecifier() },
+			want: "typed_config.rds: http_connection_manager: rds is not supported yet"},
+		{name: "the router must be last", mutate: func(pb *hcmHCM) { pb.HttpFilters = append(pb.HttpFilters, pb.HttpFilters[0]) },
+			want: "typed_config.http_filters[0]: http_connection_manager: envoy.filters.http.router must be the last http filter"},
+		{name: "unimplemented fields are named", mutate: func(pb *hcmHCM) { pb.NormalizePath = wrapBool(true) },
+			want: "typed_config.normalize_path: not supported"},
+		{name: "upgrades other than websocket are rejected", mutate: func(pb *hcmHCM) { pb.UpgradeConfigs = upgrade("CONNECT-UDP") },
+			want: `typed_config.upgrade_configs[0].upgrade_type: http_connection_manager: upgrade "CONNECT-UDP" is not supported`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pb := baseConfig(t)
+			tt.mutate(pb)
+			_, err := Translate(pb, &testEnvWithEcho(nil).Env, "typed_config")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

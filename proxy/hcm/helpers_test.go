@@ -1,0 +1,200 @@
+package hcm
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"golang.org/x/net/http2"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/outrider-mesh/outrider/proxy/config"
+	"github.com/outrider-mesh/outrider/proxy/httpfilter"
+	"github.com/outrider-mesh/outrider/proxy/listener/network"
+	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/streaminfo"
+)
+
+// echoFilter stands in for the router: it answers with facts about the
+// request. "/block" waits until the request context ends or release is
+// closed; "/slowbody" reads the body to the end first.
+type echoFilter struct {
+	release chan struct{}
+	started chan struct{}
+}
+
+func (e *echoFilter) factory(proto.Message, *httpfilter.Env, config.Path) (httpfilter.Filter, error) {
+	return func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			info := streaminfo.From(r.Context())
+			switch r.URL.Path {
+			case "/block":
+				if e.started != nil {
+					e.started <- struct{}{}
+				}
+				select {
+				case <-r.Context().Done():
+					return
+				case <-e.release:
+				}
+			case "/body":
+				io.Copy(io.Discard, r.Body)
+			}
+			w.Header().Set("Server", "upstream")
+			w.Header().Set("X-Seen-Request-Id", r.Header.Get("X-Request-Id"))
+			w.Header().Set("X-Seen-Xff", r.Header.Get("X-Forwarded-For"))
+			w.Header().Set("X-Seen-Proto", r.Header.Get("X-Forwarded-Proto"))
+			w.Header().Set("X-Route", info.RouteName)
+			fmt.Fprintf(w, "%s %s", info.Protocol, r.URL.Path)
+		})
+	}, nil
+}
+
+func routerFilter(t testing.TB) *hcmv3.HttpFilter {
+	a, err := anypb.New(&routerv3.Router{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &hcmv3.HttpFilter{Name: "envoy.filters.http.router", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}
+}
+
+func routes() *routev3.RouteConfiguration {
+	return &routev3.RouteConfiguration{Name: "local", VirtualHosts: []*routev3.VirtualHost{{
+		Name: "all", Domains: []string{"*"},
+		Routes: []*routev3.Route{{
+			Name:   "everything",
+			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "backend"}}},
+		}},
+	}}}
+}
+
+// baseConfig is an AUTO connection manager with the echo filter as router.
+func baseConfig(t testing.TB) *hcmv3.HttpConnectionManager {
+	return &hcmv3.HttpConnectionManager{
+		StatPrefix:     "test",
+		HttpFilters:    []*hcmv3.HttpFilter{routerFilter(t)},
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: routes()},
+	}
+}
+
+type harness struct {
+	cm    *ConnectionManager
+	echo  *echoFilter
+	store *stats.Store
+	addr  string
+}
+
+func newHarness(t testing.TB, pb *hcmv3.HttpConnectionManager) *harness {
+	t.Helper()
+	h := &harness{echo: &echoFilter{release: make(chan struct{})}, store: stats.NewStore()}
+	env := &network.Env{
+		Stats:       h.store,
+		DrainTime:   time.Second,
+		HTTPFilters: map[string]httpfilter.Factory{RouterTypeURL: h.echo.factory},
+	}
+	cm, err := Translate(pb, env, "typed_config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cm = cm
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	t.Cleanup(func() {
+		ln.Close()
+		cancel()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cm.ServeConn(ctx, &network.Conn{Conn: c, Reader: bufio.NewReader(c),
+					Local: network.AddrPort(c.LocalAddr()), Remote: network.AddrPort(c.RemoteAddr())})
+			}()
+		}
+	}()
+	return h
+}
+
+// h2Client speaks prior-knowledge h2c.
+func h2Client(t testing.TB) *http.Client {
+	tr := &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+func (h *harness) counter(name string) uint64 {
+	var v uint64
+	h.store.Each(func(c *stats.Counter) {
+		if c.Name == "http.test."+name {
+			v = c.Value()
+		}
+	}, nil, nil)
+	return v
+}
+
+type hcmHCM = hcmv3.HttpConnectionManager
+
+func rdsSpecifier() *hcmv3.HttpConnectionManager_Rds {
+	return &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{RouteConfigName: "x"}}
+}
+
+func upgrade(kind string) []*hcmv3.HttpConnectionManager_UpgradeConfig {
+	return []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: kind}}
+}
+
+type echoEnv struct{ network.Env }
+
+// testEnvWithEcho is an env whose router is h's echo filter (a new one
+// when h is nil).
+func testEnvWithEcho(h *harness) *echoEnv {
+	e := &echoFilter{release: make(chan struct{})}
+	store := stats.NewStore()
+	if h != nil {
+		e, store = h.echo, h.store
+	}
+	return &echoEnv{network.Env{Stats: store, HTTPFilters: map[string]httpfilter.Factory{RouterTypeURL: e.factory}}}
+}
+
+func wrapBool(v bool) *wrapperspb.BoolValue { return wrapperspb.Bool(v) }
