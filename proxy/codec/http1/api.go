@@ -56,8 +56,18 @@ type ServerConfig struct {
 // in flight and closes). Each request's Body streams from the connection;
 // the http.ResponseWriter given to h implements http.Flusher and, for an
 // upgrade, http.Hijacker.
+//
+// Details beyond the frozen contract: br may be nil (a pooled reader is
+// used); cfg may be nil (defaults). Each request's context derives from
+// ctx without its cancellation (ServeConn's ctx ending drains, it does not
+// abort), through ConnContext, and is cancelled when the handler returns
+// or the client goes away while the handler runs. ServeConn closes conn
+// before it returns, unless a handler hijacked it. It returns nil when the
+// peer closed, the idle timeout passed, ctx ended or the connection was
+// hijacked; the *ProtocolError it answered bad input with; or the I/O or
+// handler-panic error that ended it.
 func ServeConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Handler, cfg *ServerConfig) error {
-	panic("http1: ServeConn not implemented")
+	return serveConn(ctx, conn, br, h, cfg)
 }
 
 // ClientConfig configures the client side.

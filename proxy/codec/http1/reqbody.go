@@ -1,0 +1,113 @@
+package http1
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// requestBody streams a request body from the downstream connection. It
+// sends "100 Continue" on the first Read when the client asked for it,
+// and starts the connection's background read at EOF so that a client
+// that goes away while the handler works cancels the request's context.
+type requestBody struct {
+	w  *response
+	mu sync.Mutex // held by Read while it uses the reader
+	fr framedReader
+	// expectContinue: the client waits for 100 Continue before sending.
+	expectContinue bool
+	closed         bool
+	protoErr       *ProtocolError // framing error found in the body
+}
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.expectContinue {
+		b.expectContinue = false
+		if err := b.w.writeContinue(); err != nil {
+			return 0, err
+		}
+	}
+	done := b.fr.done()
+	n, err := b.fr.read(p)
+	if err == io.EOF && !done {
+		b.w.sc.startBackgroundRead(b.w.cancel)
+	}
+	if err != nil && err != io.EOF && b.protoErr == nil {
+		errors.As(err, &b.protoErr)
+	}
+	return n, err
+}
+
+// Close marks the body closed; what is left of it is dealt with when the
+// handler returns. A Read in flight on another goroutine is not waited for.
+func (b *requestBody) Close() error {
+	if b.mu.TryLock() {
+		b.closed = true
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+// ready tells the client side that the next Read will not wait for the
+// network (see readyBody).
+func (b *requestBody) ready() bool {
+	if !b.mu.TryLock() {
+		return false
+	}
+	defer b.mu.Unlock()
+	return !b.closed && !b.expectContinue && !b.fr.done() && b.fr.err == nil &&
+		(b.fr.br.Buffered() > 0 && (b.fr.kind != bodyFixed || int64(b.fr.br.Buffered()) >= b.fr.n))
+}
+
+// Limits on what the server reads of a body the handler left unread, to
+// keep the connection for the next request.
+const (
+	maxDrain     = 256 << 10
+	drainTimeout = 2 * time.Second
+)
+
+var drainBufPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+
+// finish runs after the handler returned. It reports whether the
+// connection can read another request: the body was read to its end, or
+// its small remainder could be drained.
+func (b *requestBody) finish() bool {
+	if !b.mu.TryLock() {
+		return false // a goroutine the handler left behind is still reading
+	}
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.fr.done() {
+		return true
+	}
+	if b.fr.err != nil || b.expectContinue {
+		// A client waiting for 100 Continue may or may not send the body.
+		return false
+	}
+	if b.fr.kind == bodyFixed && b.fr.n > maxDrain {
+		return false
+	}
+	conn := b.w.sc.conn
+	conn.SetReadDeadline(time.Now().Add(drainTimeout))
+	defer conn.SetReadDeadline(time.Time{})
+	bufp := drainBufPool.Get().(*[]byte)
+	defer drainBufPool.Put(bufp)
+	for drained := 0; drained <= maxDrain; {
+		n, err := b.fr.read(*bufp)
+		drained += n
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
+}

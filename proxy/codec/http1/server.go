@@ -1,0 +1,300 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	noDeadline   time.Time
+	aLongTimeAgo = time.Unix(1, 0)
+)
+
+// serverConn serves the requests of one downstream connection, one at a
+// time and in order, on the goroutine that called ServeConn.
+type serverConn struct {
+	conn       net.Conn
+	br         *bufio.Reader
+	handler    http.Handler
+	base       context.Context
+	remoteAddr string
+
+	maxHead        int
+	headersTimeout time.Duration
+	idleTimeout    time.Duration
+	acceptHTTP10   bool
+	preserveCase   bool
+	draining       func() bool
+	onProtoErr     func(int, error)
+
+	hp       headParser
+	hijacked bool
+
+	// closing is set when ServeConn's context is done; idle (guarded by
+	// mu) says the connection waits for a request, so a read deadline in
+	// the past may interrupt it.
+	mu      sync.Mutex
+	closing atomic.Bool
+	idle    bool
+
+	// The background read watches for the client going away while the
+	// handler runs, once the request body has been read.
+	bgMu      sync.Mutex
+	bgRunning bool
+	bgDone    chan struct{}
+	peerGone  atomic.Bool
+}
+
+func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Handler, cfg *ServerConfig) (err error) {
+	if cfg == nil {
+		cfg = &ServerConfig{}
+	}
+	ownReader := br == nil
+	if ownReader {
+		br = getReader(conn)
+	}
+	sc := &serverConn{
+		conn:           conn,
+		br:             br,
+		handler:        h,
+		base:           context.WithoutCancel(ctx),
+		maxHead:        cfg.MaxHeaderBytes,
+		headersTimeout: cfg.HeadersTimeout,
+		idleTimeout:    cfg.IdleTimeout,
+		acceptHTTP10:   cfg.AcceptHTTP10,
+		preserveCase:   cfg.PreserveCase,
+		draining:       cfg.Draining,
+		onProtoErr:     cfg.OnProtocolError,
+		bgDone:         make(chan struct{}, 1),
+	}
+	if sc.maxHead <= 0 {
+		sc.maxHead = defaultMaxHeadBytes
+	}
+	if ra := conn.RemoteAddr(); ra != nil {
+		sc.remoteAddr = ra.String()
+	}
+	if cfg.ConnContext != nil {
+		sc.base = cfg.ConnContext(sc.base, conn)
+	}
+	stop := context.AfterFunc(ctx, sc.shutdown)
+	defer stop()
+	err = sc.serve()
+	if sc.hijacked {
+		return nil // the hijacker owns conn and br now
+	}
+	conn.Close()
+	if ownReader {
+		putReader(br)
+	}
+	return err
+}
+
+var errHijacked = errors.New("http1: connection hijacked")
+
+// shutdown runs when ServeConn's context is done: an idle connection is
+// interrupted at once; a request in flight finishes with "Connection:
+// close".
+func (sc *serverConn) shutdown() {
+	sc.mu.Lock()
+	sc.closing.Store(true)
+	if sc.idle {
+		sc.conn.SetReadDeadline(aLongTimeAgo)
+	}
+	sc.mu.Unlock()
+}
+
+// waitForRequest waits, idle, for the first byte of the next request. It
+// returns false when the connection should close quietly.
+func (sc *serverConn) waitForRequest() bool {
+	if sc.br.Buffered() == 0 {
+		deadline := noDeadline
+		if sc.idleTimeout > 0 {
+			deadline = time.Now().Add(sc.idleTimeout)
+		}
+		sc.conn.SetReadDeadline(deadline)
+		sc.mu.Lock()
+		if sc.closing.Load() {
+			sc.mu.Unlock()
+			return false
+		}
+		sc.idle = true
+		sc.mu.Unlock()
+		_, err := sc.br.Peek(1)
+		sc.mu.Lock()
+		sc.idle = false
+		sc.mu.Unlock()
+		if err != nil {
+			return false
+		}
+	}
+	if sc.closing.Load() {
+		return false
+	}
+	deadline := noDeadline
+	if sc.headersTimeout > 0 {
+		deadline = time.Now().Add(sc.headersTimeout)
+	}
+	sc.conn.SetReadDeadline(deadline)
+	return true
+}
+
+func (sc *serverConn) serve() error {
+	for {
+		if !sc.waitForRequest() {
+			return nil
+		}
+		w, err := sc.readRequest()
+		if err != nil {
+			return sc.rejectRead(err)
+		}
+		sc.conn.SetReadDeadline(noDeadline)
+		reusable, err := sc.serveRequest(w)
+		if err != nil || !reusable {
+			return err
+		}
+	}
+}
+
+// rejectRead answers a request that could not be read: 4xx/5xx for bad
+// input, 408 for headers that came too slowly, nothing when the client
+// just went away.
+func (sc *serverConn) rejectRead(err error) error {
+	var pe *ProtocolError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe):
+	case errors.As(err, &ne) && ne.Timeout() && sc.hp.consumed && !sc.closing.Load():
+		pe = protoErr(http.StatusRequestTimeout, detailHeadersTimeout, "request headers not received in time")
+	case err == io.EOF && !sc.hp.consumed, errors.As(err, &ne) && ne.Timeout():
+		return nil
+	default:
+		return err
+	}
+	sc.reject(pe)
+	return pe
+}
+
+// reject sends the codec's own error response and half-closes.
+func (sc *serverConn) reject(pe *ProtocolError) {
+	if sc.onProtoErr != nil {
+		sc.onProtoErr(pe.Status, pe)
+	}
+	text := http.StatusText(pe.Status)
+	bw := getWriter(sc.conn)
+	writeStatusLine(bw, false, pe.Status)
+	bw.WriteString("Content-Length: ")
+	bw.WriteString(strconv.Itoa(len(text)))
+	bw.WriteString("\r\nContent-Type: text/plain\r\nConnection: close\r\n")
+	if pe.Status == http.StatusUpgradeRequired {
+		bw.WriteString("Upgrade: HTTP/1.1\r\n")
+	}
+	bw.WriteString("\r\n")
+	bw.WriteString(text)
+	sc.conn.SetWriteDeadline(time.Now().Add(lingerTimeout))
+	bw.Flush()
+	putWriter(bw)
+	lingerClose(sc.conn)
+}
+
+// lingerTimeout bounds how long a rejected connection is read and
+// discarded after the reply: closing with unread input would make the
+// kernel send a reset that may destroy the reply before the client
+// reads it.
+const lingerTimeout = 500 * time.Millisecond
+
+func lingerClose(c net.Conn) {
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.CopyN(io.Discard, c, 256<<10)
+}
+
+// serveRequest runs the handler and completes the response. It reports
+// whether the connection can read another request.
+func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.cancel()
+			sc.stopBackgroundRead()
+			if v == http.ErrAbortHandler {
+				reusable, err = false, nil
+				return
+			}
+			reusable, err = false, fmt.Errorf("http1: handler panic serving %s: %v\n%s", sc.remoteAddr, v, debug.Stack())
+		}
+	}()
+	if w.body == nil {
+		sc.startBackgroundRead(w.cancel)
+	}
+	sc.handler.ServeHTTP(w, w.req)
+	if w.hijacked {
+		w.cancel()
+		return false, errHijacked
+	}
+	bodyOK := true
+	if w.body != nil {
+		bodyOK = w.body.finish()
+		if pe := w.body.protoErr; pe != nil {
+			if sc.onProtoErr != nil {
+				sc.onProtoErr(pe.Status, pe)
+			}
+			if w.status == 0 {
+				// Nothing answered yet: answer the framing error.
+				sc.stopBackgroundRead()
+				w.cancel()
+				sc.reject(pe)
+				return false, pe
+			}
+		}
+	}
+	respOK := w.finish()
+	sc.stopBackgroundRead()
+	w.cancel()
+	return bodyOK && respOK && !sc.peerGone.Load() && !sc.closing.Load(), nil
+}
+
+// startBackgroundRead watches the connection while the handler runs with
+// the request fully read: an error (the client closed or reset) cancels
+// the request's context. Bytes of a pipelined request stay in br.
+func (sc *serverConn) startBackgroundRead(cancel context.CancelFunc) {
+	sc.bgMu.Lock()
+	defer sc.bgMu.Unlock()
+	if sc.bgRunning || sc.br.Buffered() > 0 {
+		return
+	}
+	sc.bgRunning = true
+	go func() {
+		_, err := sc.br.Peek(1)
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			sc.peerGone.Store(true)
+			cancel()
+		}
+		sc.bgDone <- struct{}{}
+	}()
+}
+
+// stopBackgroundRead interrupts the background read and waits for it.
+func (sc *serverConn) stopBackgroundRead() {
+	sc.bgMu.Lock()
+	defer sc.bgMu.Unlock()
+	if !sc.bgRunning {
+		return
+	}
+	sc.conn.SetReadDeadline(aLongTimeAgo)
+	<-sc.bgDone
+	sc.conn.SetReadDeadline(noDeadline)
+	sc.bgRunning = false
+}
