@@ -1,0 +1,42 @@
+package router
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// outRequest is the upstream request of one try. Header and Trailer are
+// shared with the downstream request, which the router owns by now.
+func outRequest(ctx context.Context, r *http.Request, path, authority string, body io.ReadCloser) *http.Request {
+	u := &url.URL{Scheme: "http", Host: authority}
+	p, q, hasQuery := strings.Cut(path, "?")
+	if strings.HasPrefix(p, "//") {
+		u.Path = p // Opaque may not start with "//"
+	} else {
+		u.Opaque = p
+	}
+	u.RawQuery, u.ForceQuery = q, hasQuery && q == ""
+	out := &http.Request{
+		Method:        r.Method,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        r.Header,
+		Trailer:       r.Trailer,
+		Body:          body,
+		ContentLength: r.ContentLength,
+		Host:          authority,
+	}
+	if body == http.NoBody {
+		out.ContentLength = 0
+	}
+	if r.ProtoMajor == 2 {
+		// use_downstream_protocol_config reads the downstream protocol.
+		out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/2.0", 2, 0
+	}
+	return out.WithContext(ctx)
+}
