@@ -35,7 +35,7 @@ func (d dialer) DialTCP(ctx context.Context, _ *cluster.Host) (net.Conn, error) 
 // backends maps cluster names to loopback servers.
 type backends map[string]string
 
-func newManager(t *testing.T, bs backends) (*Manager, *stats.Store) {
+func newManager(t testing.TB, bs backends) (*Manager, *stats.Store) {
 	t.Helper()
 	store := stats.NewStore()
 	m := NewManager(&Env{
