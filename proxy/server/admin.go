@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+
+	"github.com/outrider-mesh/outrider/proxy/admin"
+	"github.com/outrider-mesh/outrider/proxy/config"
+	"github.com/outrider-mesh/outrider/version"
+)
+
+// adminServer is the admin API listening on admin.address.
+type adminServer struct {
+	api *admin.Admin
+	srv *admin.Server
+}
+
+func (a *adminServer) close() {
+	if a.srv != nil {
+		_ = a.srv.Close()
+	}
+}
+
+// AdminAddr is the address the admin API listens on, if it does.
+func (s *Server) AdminAddr() (netip.AddrPort, bool) {
+	if s.admin == nil || s.admin.srv == nil {
+		return netip.AddrPort{}, false
+	}
+	ap, err := netip.ParseAddrPort(s.admin.srv.Addr().String())
+	return ap, err == nil
+}
+
+// Admin is the admin API handler, also served by the sidecar's readiness
+// port.
+func (s *Server) Admin() *admin.Admin { return s.admin.api }
+
+func (s *Server) startAdmin(b *bootstrapv3.Bootstrap) error {
+	api := admin.New(admin.Hooks{
+		Stats: s.stats,
+		State: func() admin.State {
+			return admin.State(s.State().String())
+		},
+		HealthCheckChanged: func(failed bool) { s.healthFailed.Store(failed) },
+		ConfigDump: func() ([]byte, error) {
+			return config.Dump(s.current.Load())
+		},
+		Clusters:       s.writeClusters,
+		Listeners:      s.writeListeners,
+		ServerInfo:     s.serverInfo,
+		Quit:           s.requestQuit,
+		DrainListeners: s.drainListeners,
+		LogLevel:       s.opts.LogLevel,
+	})
+	s.admin = &adminServer{api: api}
+	sa := b.GetAdmin().GetAddress().GetSocketAddress()
+	if sa == nil {
+		return nil // no admin address: Envoy runs without the admin API too
+	}
+	addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sa.GetPortValue()))
+	if a, err := netip.ParseAddr(sa.GetAddress()); err == nil {
+		addr = netip.AddrPortFrom(a, uint16(sa.GetPortValue()))
+	}
+	srv, err := admin.Listen(addr.String(), api)
+	if err != nil {
+		return fmt.Errorf("server: admin.address: %w", err)
+	}
+	s.admin.srv = srv
+	return nil
+}
+
+// drainListeners is POST /drain_listeners. graceful drains for the drain
+// time and then stops the listeners; otherwise they stop at once.
+func (s *Server) drainListeners(graceful, inboundOnly bool) {
+	if !graceful {
+		s.listeners.StopListening(inboundOnly)
+		return
+	}
+	s.listeners.StartDrain(inboundOnly)
+	time.AfterFunc(s.opts.DrainTime, func() { s.listeners.StopListening(inboundOnly) })
+}
+
+// writeClusters is Envoy's /clusters: "cluster::host::stat::value" lines.
+func (s *Server) writeClusters(w io.Writer, asJSON bool) {
+	type hostStatus struct {
+		Address  string `json:"address"`
+		Weight   uint32 `json:"weight"`
+		CxActive int64  `json:"cx_active"`
+		CxTotal  uint64 `json:"cx_total"`
+		RqActive int64  `json:"rq_active"`
+		RqTotal  uint64 `json:"rq_total"`
+		Hostname string `json:"hostname,omitempty"`
+	}
+	type clusterStatus struct {
+		Name  string       `json:"name"`
+		Type  string       `json:"type"`
+		Hosts []hostStatus `json:"host_statuses"`
+	}
+	var all []clusterStatus
+	for _, c := range s.clusters.All() {
+		cs := clusterStatus{Name: c.Name(), Type: c.Type()}
+		for _, h := range c.Hosts() {
+			st := h.Stats()
+			cs.Hosts = append(cs.Hosts, hostStatus{
+				Address: h.Address().String(), Weight: h.Weight(),
+				CxActive: st.CxActive.Load(), CxTotal: st.CxTotal.Load(),
+				RqActive: st.RqActive.Load(), RqTotal: st.RqTotal.Load(),
+				Hostname: h.Hostname(),
+			})
+		}
+		all = append(all, cs)
+	}
+	if asJSON {
+		out, _ := json.MarshalIndent(map[string]any{"cluster_statuses": all}, "", "  ")
+		w.Write(append(out, '\n'))
+		return
+	}
+	for _, c := range all {
+		fmt.Fprintf(w, "%s::default_priority::max_connections::%d\n", c.Name, 1024)
+		for _, h := range c.Hosts {
+			p := c.Name + "::" + h.Address + "::"
+			fmt.Fprintf(w, "%scx_active::%d\n%scx_total::%d\n%srq_active::%d\n%srq_total::%d\n%sweight::%d\n%shealth_flags::healthy\n",
+				p, h.CxActive, p, h.CxTotal, p, h.RqActive, p, h.RqTotal, p, h.Weight, p)
+			if h.Hostname != "" {
+				fmt.Fprintf(w, "%shostname::%s\n", p, h.Hostname)
+			}
+		}
+	}
+}
+
+func (s *Server) writeListeners(w io.Writer, asJSON bool) {
+	if asJSON {
+		out, err := s.listeners.DumpJSON()
+		if err != nil {
+			fmt.Fprintf(w, `{"error":%q}`, err.Error())
+			return
+		}
+		w.Write(out)
+		return
+	}
+	io.WriteString(w, s.listeners.DumpText())
+}
+
+// serverInfo is /server_info, in Envoy's shape plus the pod identity.
+func (s *Server) serverInfo() any {
+	hostname, _ := os.Hostname()
+	info := map[string]any{
+		"version":              version.String(),
+		"state":                s.State().String(),
+		"hot_restart_version":  "disabled",
+		"uptime_current_epoch": fmt.Sprintf("%ds", int(time.Since(s.start).Seconds())),
+		"uptime_all_epochs":    fmt.Sprintf("%ds", int(time.Since(s.start).Seconds())),
+		"command_line_options": map[string]any{"argv": s.opts.CommandLine, "drain_time": s.opts.DrainTime.String(), "config_path": s.opts.ConfigPath},
+		"node":                 map[string]any{"id": s.current.Load().GetNode().GetId(), "cluster": s.current.Load().GetNode().GetCluster()},
+		"hostname":             hostname,
+	}
+	if len(s.opts.Identity) > 0 {
+		info["pod"] = s.opts.Identity
+	}
+	return info
+}
+
+// waitAdminIdle is used by Close to let an admin response in flight finish.
+func (a *adminServer) shutdown(ctx context.Context) {
+	if a.srv != nil {
+		_ = a.srv.Shutdown(ctx)
+	}
+}

@@ -1,0 +1,281 @@
+// Package server assembles the proxy: it loads the bootstrap, builds the
+// clusters and listeners from it, serves the admin API, and runs the
+// process lifecycle (ready, drain, reload, exit).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+
+	"github.com/outrider-mesh/outrider/proxy/accesslog"
+	"github.com/outrider-mesh/outrider/proxy/cluster"
+	"github.com/outrider-mesh/outrider/proxy/config"
+	"github.com/outrider-mesh/outrider/proxy/listener"
+	"github.com/outrider-mesh/outrider/proxy/listener/network"
+	"github.com/outrider-mesh/outrider/proxy/stats"
+)
+
+// State is where the process is in its life, as Envoy's /ready reports it.
+type State int32
+
+const (
+	PreInitializing State = iota
+	Live
+	Draining
+)
+
+func (s State) String() string {
+	switch s {
+	case Live:
+		return "LIVE"
+	case Draining:
+		return "DRAINING"
+	default:
+		return "PRE_INITIALIZING"
+	}
+}
+
+// Options configure a Server. Zero values mean the documented defaults.
+type Options struct {
+	// ConfigPath is the bootstrap file (YAML or JSON), read at start and on
+	// every Reload.
+	ConfigPath string
+	// Load, if not nil, produces the bootstrap instead of reading
+	// ConfigPath (the sidecar mode builds its own).
+	Load func() (*bootstrapv3.Bootstrap, error)
+	// DrainTime bounds the drain after Shutdown. Zero means 5s.
+	DrainTime time.Duration
+	// ExitOnZeroActiveConnections ends the drain as soon as no downstream
+	// connection is left, instead of waiting for DrainTime.
+	ExitOnZeroActiveConnections bool
+	// Log receives the proxy's operational log; nil means slog.Default().
+	Log *slog.Logger
+	// LogLevel is the level /logging changes; nil means a fixed Info.
+	LogLevel *slog.LevelVar
+	// CommandLine is reported by /server_info.
+	CommandLine []string
+	// Identity is the pod identity reported by /server_info (sidecar mode).
+	Identity map[string]string
+}
+
+// Server is one running proxy.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	start time.Time
+
+	stats     *stats.Store
+	clusters  *cluster.Manager
+	listeners *listener.Manager
+	logs      *accesslog.Manager
+	admin     *adminServer
+
+	state        atomic.Int32
+	healthFailed atomic.Bool
+	current      atomic.Pointer[bootstrapv3.Bootstrap]
+
+	reloadMu sync.Mutex
+	st       serverStats
+
+	quitOnce sync.Once
+	quit     chan struct{} // closed by /quitquitquit
+}
+
+type serverStats struct {
+	reloads, reloadFailures *stats.Counter
+	state, uptime           *stats.Gauge
+}
+
+// New returns a server that has not started.
+func New(opts Options) *Server {
+	if opts.DrainTime == 0 {
+		opts.DrainTime = 5 * time.Second
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	store := stats.NewStore()
+	sc := store.Root().Scope("server")
+	s := &Server{
+		opts:  opts,
+		log:   log,
+		start: time.Now(),
+		stats: store,
+		quit:  make(chan struct{}),
+		st: serverStats{
+			reloads:        sc.Counter("config_reload_total"),
+			reloadFailures: sc.Counter("config_reload_failed"),
+			state:          sc.Gauge("state"),
+			uptime:         sc.Gauge("uptime"),
+		},
+	}
+	s.clusters = cluster.NewManager(store)
+	s.logs = accesslog.NewManager(store)
+	s.listeners = listener.NewManager(&listener.Env{
+		Clusters:    s.clusters,
+		Stats:       store,
+		HTTPFilters: httpFilters(),
+		AccessLogs: func(logs []*accesslogv3.AccessLog, p config.Path) (network.AccessLogger, error) {
+			return s.logs.Translate(logs, p)
+		},
+		DrainTime: opts.DrainTime,
+		Log:       log,
+	})
+	s.setState(PreInitializing)
+	return s
+}
+
+// Stats is the server's stats store.
+func (s *Server) Stats() *stats.Store { return s.stats }
+
+// State returns the current lifecycle state.
+func (s *Server) State() State { return State(s.state.Load()) }
+
+func (s *Server) setState(st State) {
+	s.state.Store(int32(st))
+	// Envoy's server.state gauge: 0 live, 1 draining, 2 pre-initializing.
+	switch st {
+	case Live:
+		s.st.state.Set(0)
+	case Draining:
+		s.st.state.Set(1)
+	default:
+		s.st.state.Set(2)
+	}
+}
+
+// Ready reports whether the proxy should receive traffic: live and not
+// failed by POST /healthcheck/fail.
+func (s *Server) Ready() bool {
+	return s.State() == Live && !s.healthFailed.Load()
+}
+
+// Start loads the configuration, builds clusters and listeners, starts the
+// admin API and turns the server LIVE. On error nothing is left listening.
+func (s *Server) Start(ctx context.Context) error {
+	b, err := s.load()
+	if err != nil {
+		return err
+	}
+	if err := s.apply(b); err != nil {
+		s.Close()
+		return err
+	}
+	warm, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.clusters.WaitWarm(warm); err != nil {
+		s.log.Warn("server: clusters not warm, serving anyway", "err", err)
+	}
+	if err := s.startAdmin(b); err != nil {
+		s.Close()
+		return err
+	}
+	s.setState(Live)
+	s.log.Info("server: live", "listeners", len(b.GetStaticResources().GetListeners()),
+		"clusters", len(b.GetStaticResources().GetClusters()))
+	return nil
+}
+
+func (s *Server) load() (*bootstrapv3.Bootstrap, error) {
+	if s.opts.Load != nil {
+		return s.opts.Load()
+	}
+	if s.opts.ConfigPath == "" {
+		return nil, errors.New("server: no configuration: pass -c FILE")
+	}
+	return config.Load(s.opts.ConfigPath)
+}
+
+// apply makes b the running configuration: clusters first, since routes
+// and tcp_proxy name them, then listeners. If the listeners are refused,
+// the previous clusters are put back.
+func (s *Server) apply(b *bootstrapv3.Bootstrap) error {
+	sr := b.GetStaticResources()
+	root := config.Path("static_resources")
+	if err := s.clusters.Update(sr.GetClusters(), root.Field("clusters")); err != nil {
+		return err
+	}
+	if err := s.listeners.Apply(sr.GetListeners(), root.Field("listeners")); err != nil {
+		if old := s.current.Load(); old != nil {
+			if rerr := s.clusters.Update(old.GetStaticResources().GetClusters(), root.Field("clusters")); rerr != nil {
+				s.log.Error("server: restoring previous clusters failed", "err", rerr)
+			}
+		}
+		return err
+	}
+	s.current.Store(b)
+	return nil
+}
+
+// Reload reads the configuration again and swaps it in. An invalid
+// configuration is rejected, logged and counted; the running one stays.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.st.reloads.Inc()
+	b, err := s.load()
+	if err == nil {
+		err = s.apply(b)
+	}
+	if err != nil {
+		s.st.reloadFailures.Inc()
+		s.log.Error("server: reload rejected, keeping the running configuration", "err", err)
+		return fmt.Errorf("server: reload: %w", err)
+	}
+	s.log.Info("server: configuration reloaded")
+	return nil
+}
+
+// Quit is closed when POST /quitquitquit asks the process to exit.
+func (s *Server) Quit() <-chan struct{} { return s.quit }
+
+func (s *Server) requestQuit() { s.quitOnce.Do(func() { close(s.quit) }) }
+
+// Shutdown drains: /ready turns 503 at once, HTTP/1.1 responses carry
+// Connection: close, HTTP/2 connections get GOAWAY, in-flight requests
+// complete and listeners keep accepting. It returns when the drain time has
+// passed, when no connection is left (with ExitOnZeroActiveConnections), or
+// when ctx is done; then everything is closed.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.setState(Draining)
+	s.listeners.StartDrain(false)
+	deadline := time.NewTimer(s.opts.DrainTime)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	s.log.Info("server: draining", "drain_time", s.opts.DrainTime,
+		"exit_on_zero_active_connections", s.opts.ExitOnZeroActiveConnections)
+wait:
+	for {
+		if s.opts.ExitOnZeroActiveConnections && s.listeners.ActiveConnections() == 0 {
+			break
+		}
+		select {
+		case <-deadline.C:
+			break wait
+		case <-ctx.Done():
+			break wait
+		case <-tick.C:
+		}
+	}
+	s.Close()
+}
+
+// Close stops everything at once.
+func (s *Server) Close() {
+	if s.admin != nil {
+		s.admin.close()
+	}
+	s.listeners.Close()
+	s.clusters.Close()
+	_ = s.logs.Close()
+}
