@@ -29,6 +29,7 @@ type stream struct {
 	cancel   context.CancelCauseFunc
 	idle     *time.Timer
 	whole    *time.Timer
+	reusable bool
 }
 
 func newStream(cm *ConnectionManager) *stream {
@@ -49,7 +50,13 @@ func newStream(cm *ConnectionManager) *stream {
 // ServeHTTP runs one request through the filter chain.
 func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := cm.streams.Get().(*stream)
-	defer cm.streams.Put(st)
+	defer func() {
+		// A timer that had already fired may still be running its
+		// callback: such a stream is not reused.
+		if st.reusable {
+			cm.streams.Put(st)
+		}
+	}()
 	info := &st.info
 	*info = streaminfo.Info{}
 	st.done, st.timedOut = false, nil
@@ -111,11 +118,12 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // finish stops the timers, records the outcome and logs the stream. A
 // stream that timed out after its response had started is reset.
 func (cm *ConnectionManager) finish(st *stream) {
-	if st.idle != nil {
-		st.idle.Stop()
+	st.reusable = true
+	if st.idle != nil && !st.idle.Stop() {
+		st.reusable = false
 	}
-	if st.whole != nil {
-		st.whole.Stop()
+	if st.whole != nil && !st.whole.Stop() && st.timedOut != nil {
+		st.reusable = false
 	}
 	st.mu.Lock()
 	st.done = true
