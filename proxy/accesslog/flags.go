@@ -78,6 +78,13 @@ var grpcCodes = [...]string{
 	"OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
 }
 
+// grpcSnake are the same names in GRPC_STATUS(SNAKE_STRING) form.
+var grpcSnake = [...]string{
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+	"OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+}
+
 // grpcStatusOf is the stream's grpc-status: from the trailers, or from the
 // headers of a trailers-only response.
 func grpcStatusOf(in *streaminfo.Info) (int, bool) {
@@ -98,9 +105,12 @@ func grpcStatusOf(in *streaminfo.Info) (int, bool) {
 func grpcStatus(asNumber bool) operatorSpec {
 	return func(arg string, has bool) (operator, error) {
 		numeric := asNumber
+		names := grpcCodes[:]
 		if has {
 			switch arg {
 			case "CAMEL_STRING", "":
+			case "SNAKE_STRING":
+				names = grpcSnake[:]
 			case "NUMBER":
 				numeric = true
 			default:
@@ -112,10 +122,10 @@ func grpcStatus(asNumber bool) operatorSpec {
 			if !ok {
 				return b, false
 			}
-			if numeric || code >= len(grpcCodes) {
+			if numeric || code >= len(names) {
 				return strconv.AppendInt(b, int64(code), 10), true
 			}
-			return append(b, grpcCodes[code]...), true
+			return append(b, names[code]...), true
 		}}, nil
 	}
 }

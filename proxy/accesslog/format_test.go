@@ -125,7 +125,7 @@ func TestCommandOperatorsFormatTheirValues(t *testing.T) {
 		{format: "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS% %DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT%", want: "[2001:db8::1]:40000 2001:db8::1"},
 		{format: "%DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT% %DOWNSTREAM_LOCAL_PORT%", want: "10.0.0.5:8080 10.0.0.5 8080"},
 		{format: "%REQUESTED_SERVER_NAME% %ROUTE_NAME% %FILTER_CHAIN_NAME% %CONNECTION_TERMINATION_DETAILS% %PROTOCOL%", want: "api.example.com r1 fc0 - HTTP/1.1"},
-		{format: "%GRPC_STATUS% %GRPC_STATUS(NUMBER)% %GRPC_STATUS_NUMBER%", want: "Unavailable 14 14"},
+		{format: "%GRPC_STATUS% %GRPC_STATUS(NUMBER)% %GRPC_STATUS_NUMBER% %GRPC_STATUS(SNAKE_STRING)%", want: "Unavailable 14 14 UNAVAILABLE"},
 		{format: "%START_TIME(%Y/%m/%d %H:%M:%S)% %START_TIME(%s.%3f)% %START_TIME(%E6S|%E*S|%f|%1f)%", want: "2016/04/15 20:17:00 1460751420.310 00.310123|00.310123456|310123456|3"},
 		{format: "%START_TIME(%a %b %e %j %I%p %z %Ez %Z %%)%", want: "Fri Apr 15 106 08PM +0000 +00:00 UTC %"},
 		{format: "100% literal %% and %lower% stay text", want: "100% literal %% and %lower% stay text"},
