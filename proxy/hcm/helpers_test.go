@@ -198,3 +198,5 @@ func testEnvWithEcho(h *harness) *echoEnv {
 }
 
 func wrapBool(v bool) *wrapperspb.BoolValue { return wrapperspb.Bool(v) }
+
+func wrapU32(v uint32) *wrapperspb.UInt32Value { return wrapperspb.UInt32(v) }
