@@ -34,7 +34,16 @@ type response struct {
 	http10      bool
 	contMu      sync.Mutex // orders a "100 Continue" before the final head
 	contPending bool       // guarded by contMu
+	// pend holds the first small writes of a response without a
+	// Content-Length, so that one that ends soon gets a length (and
+	// HTTP/1.0 keep-alive) instead of chunked framing.
+	pend *[]byte
 }
+
+// maxPend bounds the body held back before the head is committed.
+const maxPend = 2 << 10
+
+var pendPool = sync.Pool{New: func() any { b := make([]byte, 0, maxPend); return &b }}
 
 var (
 	_ http.ResponseWriter = (*response)(nil)
@@ -120,8 +129,34 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, w.err // an empty write must not commit to chunked framing
 	}
 	if !w.headSent {
-		w.sendHead(false)
+		if _, sized := w.header["Content-Length"]; !sized {
+			if w.pend == nil {
+				w.pend = pendPool.Get().(*[]byte)
+			}
+			if len(*w.pend)+len(p) <= maxPend {
+				*w.pend = append(*w.pend, p...)
+				return len(p), nil
+			}
+		}
+		w.commit(false)
 	}
+	return w.writeBody(p)
+}
+
+// commit sends the head, then the body held back so far.
+func (w *response) commit(end bool) {
+	w.sendHead(end)
+	if w.pend != nil {
+		if len(*w.pend) > 0 {
+			w.writeBody(*w.pend)
+		}
+		*w.pend = (*w.pend)[:0]
+		pendPool.Put(w.pend)
+		w.pend = nil
+	}
+}
+
+func (w *response) writeBody(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -151,7 +186,7 @@ func (w *response) FlushError() error {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.headSent {
-		w.sendHead(false)
+		w.commit(false)
 	}
 	if w.err == nil {
 		w.err = w.bw.Flush()
@@ -174,7 +209,7 @@ func (w *response) sendHead(end bool) {
 	bw := w.writer()
 	h := w.header
 	sc := w.sc
-	if w.req.Close || sc.closing.Load() || (sc.draining != nil && sc.draining()) ||
+	if w.req.Close || sc.draining() || (sc.drainingFn != nil && sc.drainingFn()) ||
 		hasToken(h["Connection"], "close") {
 		w.closeAfter = true
 	}
@@ -195,6 +230,9 @@ func (w *response) sendHead(end bool) {
 		switch {
 		case end:
 			w.kind, w.length = bodyFixed, 0
+			if w.pend != nil {
+				w.length = int64(len(*w.pend))
+			}
 		case !w.http10:
 			w.kind = bodyChunked
 		default:
@@ -238,7 +276,7 @@ func (w *response) finish() bool {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.headSent {
-		w.sendHead(true)
+		w.commit(true)
 	}
 	if w.kind == bodyChunked && w.err == nil {
 		w.err = writeLastChunk(w.bw, w.trailers(), w.hc, false)
@@ -313,7 +351,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	sc := w.sc
 	sc.stopBackgroundRead()
 	if w.status == http.StatusSwitchingProtocols && !w.headSent {
-		w.sendHead(false)
+		w.commit(false)
 	}
 	if w.bw != nil {
 		if w.err == nil {

@@ -26,6 +26,7 @@ type serverConn struct {
 	conn       net.Conn
 	br         *bufio.Reader
 	handler    http.Handler
+	ctx        context.Context // ServeConn's: when done, drain
 	base       context.Context
 	remoteAddr string
 
@@ -34,7 +35,7 @@ type serverConn struct {
 	idleTimeout    time.Duration
 	acceptHTTP10   bool
 	preserveCase   bool
-	draining       func() bool
+	drainingFn     func() bool
 	onProtoErr     func(int, error)
 
 	hp       headParser
@@ -67,13 +68,14 @@ func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Hand
 		conn:           conn,
 		br:             br,
 		handler:        h,
+		ctx:            ctx,
 		base:           context.WithoutCancel(ctx),
 		maxHead:        cfg.MaxHeaderBytes,
 		headersTimeout: cfg.HeadersTimeout,
 		idleTimeout:    cfg.IdleTimeout,
 		acceptHTTP10:   cfg.AcceptHTTP10,
 		preserveCase:   cfg.PreserveCase,
-		draining:       cfg.Draining,
+		drainingFn:     cfg.Draining,
 		onProtoErr:     cfg.OnProtocolError,
 		bgDone:         make(chan struct{}, 1),
 	}
@@ -100,6 +102,12 @@ func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Hand
 }
 
 var errHijacked = errors.New("http1: connection hijacked")
+
+// draining reports whether ServeConn's context is done. The context is
+// asked directly, since the AfterFunc that sets closing runs later.
+func (sc *serverConn) draining() bool {
+	return sc.closing.Load() || sc.ctx.Err() != nil
+}
 
 // shutdown runs when ServeConn's context is done: an idle connection is
 // interrupted at once; a request in flight finishes with "Connection:
@@ -137,7 +145,7 @@ func (sc *serverConn) waitForRequest() bool {
 			return false
 		}
 	}
-	if sc.closing.Load() {
+	if sc.draining() {
 		return false
 	}
 	deadline := noDeadline
@@ -173,7 +181,7 @@ func (sc *serverConn) rejectRead(err error) error {
 	var ne net.Error
 	switch {
 	case errors.As(err, &pe):
-	case errors.As(err, &ne) && ne.Timeout() && sc.hp.consumed && !sc.closing.Load():
+	case errors.As(err, &ne) && ne.Timeout() && sc.hp.consumed && !sc.draining():
 		pe = protoErr(http.StatusRequestTimeout, detailHeadersTimeout, "request headers not received in time")
 	case err == io.EOF && !sc.hp.consumed, errors.As(err, &ne) && ne.Timeout():
 		return nil
@@ -262,7 +270,7 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 	respOK := w.finish()
 	sc.stopBackgroundRead()
 	w.cancel()
-	return bodyOK && respOK && !sc.peerGone.Load() && !sc.closing.Load(), nil
+	return bodyOK && respOK && !sc.peerGone.Load() && !sc.draining(), nil
 }
 
 // startBackgroundRead watches the connection while the handler runs with
