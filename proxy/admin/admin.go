@@ -14,12 +14,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
 
 // State is the server's state as Envoy reports it in /ready and
@@ -72,6 +76,9 @@ type Hooks struct {
 	ReopenLogs func() error
 	// Certs returns /certs, Envoy's admin.v3.Certificates JSON.
 	Certs func() ([]byte, error)
+	// AccessLog, if not nil, gets one entry per admin request (the
+	// bootstrap's admin.access_log, e.g. accesslog.Loggers).
+	AccessLog interface{ Log(*streaminfo.Info) }
 }
 
 // Admin is the admin API handler.
@@ -120,8 +127,58 @@ func (a *Admin) State() State {
 	return a.hooks.State()
 }
 
-// ServeHTTP dispatches on the exact path, as Envoy does.
+// ServeHTTP dispatches on the exact path, as Envoy does, and writes the
+// admin access log.
 func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.hooks.AccessLog == nil {
+		a.serve(w, r)
+		return
+	}
+	in := &streaminfo.Info{Start: time.Now(), Request: r, Protocol: r.Proto}
+	in.DownstreamRemote, _ = netip.ParseAddrPort(r.RemoteAddr)
+	in.DownstreamDirect = in.DownstreamRemote
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		in.DownstreamLocal, _ = netip.ParseAddrPort(la.String())
+	}
+	rw := &recorder{ResponseWriter: w, info: in}
+	a.serve(rw, r)
+	if in.ResponseCode == 0 {
+		in.ResponseCode = http.StatusOK
+	}
+	in.ResponseHeader = w.Header()
+	in.ResponseComplete = time.Since(in.Start)
+	a.hooks.AccessLog.Log(in)
+}
+
+// recorder notes the status and body size of an admin response.
+type recorder struct {
+	http.ResponseWriter
+	info *streaminfo.Info
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.info.ResponseCode == 0 {
+		r.info.ResponseCode = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.info.ResponseCode == 0 {
+		r.info.ResponseCode = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.info.BytesSent.Add(uint64(n))
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (a *Admin) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Cache-Control", "no-cache, max-age=0")

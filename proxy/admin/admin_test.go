@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
 
 // fakeServer records what the admin API asked of it.
@@ -363,5 +364,33 @@ func TestShutdownWaitsForARequestInFlight(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + s.Addr().String() + "/"); err == nil {
 		t.Error("the server still accepts after Shutdown")
+	}
+}
+
+// logRecorder keeps the streams an access logger is given.
+type logRecorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logRecorder) Log(in *streaminfo.Info) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf("%s %s %d %d %v", in.Request.Method, in.Request.URL.Path, in.ResponseCode, in.BytesSent.Load(), in.DownstreamRemote.Addr()))
+}
+
+func TestAdminRequestsAreAccessLogged(t *testing.T) {
+	f := newFakeServer()
+	h := f.hooks()
+	logs := &logRecorder{}
+	h.AccessLog = logs
+	base := serve(t, New(h))
+	call(t, "GET", base+"/ready")
+	call(t, "GET", base+"/quitquitquit")
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	want := []string{"GET /ready 200 5 127.0.0.1", "GET /quitquitquit 405 38 127.0.0.1"}
+	if strings.Join(logs.lines, "|") != strings.Join(want, "|") {
+		t.Errorf("logged %q, want %q", logs.lines, want)
 	}
 }
