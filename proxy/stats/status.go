@@ -17,9 +17,14 @@ import (
 type StatusCounters struct {
 	scope   Scope
 	stem    string
-	classes [6]atomic.Pointer[Counter]   // index 1..5
-	codes   [600]atomic.Pointer[Counter] // index 100..599
+	classes [6]atomic.Pointer[Counter] // index 1..5
+	// codes[class][code%100], each class's table allocated on first use:
+	// most clusters only ever see a class or two, and there may be
+	// thousands of clusters.
+	codes [6]atomic.Pointer[codeTable]
 }
+
+type codeTable [100]atomic.Pointer[Counter]
 
 // NewStatusCounters returns the counters "<stem>_*" of scope, e.g.
 // NewStatusCounters(ClusterScope(store, "backend"), "upstream_rq").
@@ -48,11 +53,13 @@ func (s *StatusCounters) Record(code int) {
 	} else {
 		s.Class(class).Inc()
 	}
-	if c := s.codes[code].Load(); c != nil {
-		c.Inc()
-	} else {
-		s.Code(code).Inc()
+	if t := s.codes[class].Load(); t != nil {
+		if c := t[code%100].Load(); c != nil {
+			c.Inc()
+			return
+		}
 	}
+	s.Code(code).Inc()
 }
 
 // Class returns the counter of class (1..5), creating it if needed; nil
@@ -78,11 +85,16 @@ func (s *StatusCounters) Code(code int) *Counter {
 	if code < 100 || code > 599 {
 		return nil
 	}
-	if c := s.codes[code].Load(); c != nil {
+	t := s.codes[code/100].Load()
+	if t == nil {
+		s.codes[code/100].CompareAndSwap(nil, new(codeTable))
+		t = s.codes[code/100].Load()
+	}
+	if c := t[code%100].Load(); c != nil {
 		return c
 	}
 	d := strconv.Itoa(code)
 	c := s.scope.CounterAs(s.stem+"_"+d, s.stem, Tag{Name: TagResponseCode, Value: d})
-	s.codes[code].Store(c)
+	t[code%100].Store(c)
 	return c
 }
