@@ -325,6 +325,16 @@ func TestParseRejects(t *testing.T) {
 			want: []string{"invalid YAML: line 2: a second document"},
 		},
 		{
+			name: "aliases that expand without bound are rejected",
+			raw:  "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+			want: []string{"invalid YAML: the document is too large once its aliases are expanded"},
+		},
+		{
+			name: "an alias that contains itself is rejected",
+			raw:  "a: &a [*a]\n",
+			want: []string{"invalid YAML: line 1: nested too deeply"},
+		},
+		{
 			name: "a key that is not a scalar is rejected",
 			raw:  "? [a, b]\n: c\n",
 			want: []string{"invalid YAML: line 1: a key must be a scalar"},

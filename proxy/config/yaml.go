@@ -12,9 +12,10 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// maxYAMLNodes bounds the document after aliases are expanded, so that a
-// small file of nested aliases ("billion laughs") cannot exhaust memory.
-const maxYAMLNodes = 4 << 20
+// maxAliasedNodes bounds the nodes that aliases expand to, so that a small
+// file of nested aliases ("billion laughs") cannot exhaust memory. Nodes
+// written out in the file are bounded by its size.
+const maxAliasedNodes = 1 << 20
 
 // parseYAML converts a YAML document into a jsonValue, keeping the order of
 // keys and the line of each value, with YAML 1.2 scalars (as Envoy reads
@@ -36,17 +37,20 @@ func parseYAML(data []byte) (*jsonValue, error) {
 	default:
 		return nil, fmt.Errorf("invalid YAML: line %d: a second document; a configuration is one document", next.Line)
 	}
-	c := yamlConverter{budget: maxYAMLNodes}
+	c := yamlConverter{budget: maxAliasedNodes}
 	return c.convert(&doc, 0)
 }
 
 type yamlConverter struct {
-	budget int
+	budget  int // nodes aliases may still expand to
+	aliased int // > 0 while expanding an alias
 }
 
 func (c *yamlConverter) convert(n *yaml.Node, depth int) (*jsonValue, error) {
-	if c.budget--; c.budget < 0 {
-		return nil, errors.New("invalid YAML: the document is too large once its aliases are expanded")
+	if c.aliased > 0 {
+		if c.budget--; c.budget < 0 {
+			return nil, errors.New("invalid YAML: the document is too large once its aliases are expanded")
+		}
 	}
 	if depth > 1000 {
 		return nil, fmt.Errorf("invalid YAML: line %d: nested too deeply", n.Line)
@@ -59,6 +63,8 @@ func (c *yamlConverter) convert(n *yaml.Node, depth int) (*jsonValue, error) {
 		}
 		return c.convert(n.Content[0], depth+1)
 	case yaml.AliasNode:
+		c.aliased++
+		defer func() { c.aliased-- }()
 		return c.convert(n.Alias, depth+1)
 	case yaml.SequenceNode:
 		v := &jsonValue{kind: jsonArray, line: line, vals: make([]*jsonValue, 0, len(n.Content))}
@@ -116,7 +122,10 @@ func (c *yamlConverter) mapping(v *jsonValue, n *yaml.Node, depth int) error {
 				return fmt.Errorf("invalid YAML: line %d: only mappings can be merged", s.Line)
 			}
 			merged := &jsonValue{kind: jsonObject}
-			if err := c.mapping(merged, s, depth+1); err != nil {
+			c.aliased++
+			err := c.mapping(merged, s, depth+1)
+			c.aliased--
+			if err != nil {
 				return err
 			}
 			for i, k := range merged.keys {
