@@ -326,3 +326,23 @@ func TestCloseWritesWhatIsQueued(t *testing.T) {
 		t.Errorf("file = %q, want the entry logged before Close", b)
 	}
 }
+
+func BenchmarkJSONFormat(b *testing.B) {
+	js, _ := structpb.NewStruct(map[string]any{
+		"start_time": "%START_TIME%", "method": "%REQ(:METHOD)%", "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+		"protocol": "%PROTOCOL%", "response_code": "%RESPONSE_CODE%", "response_flags": "%RESPONSE_FLAGS%",
+		"bytes_received": "%BYTES_RECEIVED%", "bytes_sent": "%BYTES_SENT%", "duration": "%DURATION%",
+		"upstream_host": "%UPSTREAM_HOST%", "user_agent": "%REQ(USER-AGENT)%", "request_id": "%REQ(X-REQUEST-ID)%",
+	})
+	var errs config.Errors
+	f := &jsonFormatter{root: compileJSON(js, "json_format", &errs)}
+	if err := errs.Err(); err != nil {
+		b.Fatal(err)
+	}
+	in := fullInfo()
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf = f.Append(buf[:0], in)
+	}
+}
