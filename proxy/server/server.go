@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,8 +86,10 @@ type Server struct {
 	reloadMu sync.Mutex
 	st       serverStats
 
-	quitOnce sync.Once
-	quit     chan struct{} // closed by /quitquitquit
+	quitOnce  sync.Once
+	quit      chan struct{} // closed by /quitquitquit
+	closeOnce sync.Once
+	closed    chan struct{} // closed by Close
 }
 
 type serverStats struct {
@@ -106,11 +109,12 @@ func New(opts Options) *Server {
 	store := stats.NewStore()
 	sc := store.Root().Scope("server")
 	s := &Server{
-		opts:  opts,
-		log:   log,
-		start: time.Now(),
-		stats: store,
-		quit:  make(chan struct{}),
+		opts:   opts,
+		log:    log,
+		start:  time.Now(),
+		stats:  store,
+		quit:   make(chan struct{}),
+		closed: make(chan struct{}),
 		st: serverStats{
 			reloads:        sc.Counter("config_reload_total"),
 			reloadFailures: sc.Counter("config_reload_failed"),
@@ -180,6 +184,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.setState(Live)
+	go s.flushStats()
 	s.log.Info("server: live", "listeners", len(b.GetStaticResources().GetListeners()),
 		"clusters", len(b.GetStaticResources().GetClusters()))
 	return nil
@@ -270,8 +275,25 @@ wait:
 	s.Close()
 }
 
+// flushStats starts a new histogram interval every 5 seconds, as Envoy's
+// stats flush does, so that /stats quantiles cover recent traffic.
+func (s *Server) flushStats() {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.stats.Flush()
+			s.st.uptime.Set(int64(time.Since(s.start).Seconds()))
+		case <-s.closed:
+			return
+		}
+	}
+}
+
 // Close stops everything at once.
 func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
 	if s.admin != nil {
 		s.admin.close()
 	}
@@ -279,3 +301,12 @@ func (s *Server) Close() {
 	s.clusters.Close()
 	_ = s.logs.Close()
 }
+
+// ListenerAddr is the bound address of the named listener (the real port
+// when the config asked for port 0).
+func (s *Server) ListenerAddr(name string) (netip.AddrPort, bool) {
+	return s.listeners.Addr(name)
+}
+
+// Clusters is the cluster manager.
+func (s *Server) Clusters() *cluster.Manager { return s.clusters }
