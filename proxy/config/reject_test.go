@@ -116,6 +116,21 @@ func TestParseRejects(t *testing.T) {
 			want:  []string{"dynamic_resources: dynamic_resources is not supported yet"},
 		},
 		{
+			name: "routes from RDS are not supported yet",
+			raw: `static_resources:
+  listeners:
+  - address: { socket_address: { address: 127.0.0.1, port_value: 1 } }
+    filter_chains:
+    - filters:
+      - name: hcm
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: x
+          rds: { route_config_name: r, config_source: { ads: {} } }
+          http_filters: [{ name: r, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]`,
+			want: []string{hcm0 + ".rds: rds is not supported yet"},
+		},
+		{
 			name:  "a field with a supported replacement gives a hint",
 			parts: map[string]string{"CLUSTER": "http2_protocol_options: {}"},
 			want:  []string{cluster0 + ".http2_protocol_options: http2_protocol_options is not supported; use typed_extension_protocol_options"},
@@ -178,6 +193,11 @@ func TestParseRejects(t *testing.T) {
 				"static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_specifier: value is required",
 				"static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: a STATIC cluster needs IP addresses, got \"backend.svc\"",
 			},
+		},
+		{
+			name:  "an endpoint port of 0 is rejected",
+			parts: map[string]string{"CLUSTERS": "- name: zero\n  load_assignment: { cluster_name: zero, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 10.0.0.1, port_value: 0 } } } }] }] }"},
+			want:  []string{"static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value: an endpoint needs a port"},
 		},
 		{
 			name: "a LOGICAL_DNS cluster needs exactly one endpoint",
