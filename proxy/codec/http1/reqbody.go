@@ -37,7 +37,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	done := b.fr.done()
 	n, err := b.fr.read(p)
 	if err == io.EOF && !done {
-		b.w.sc.startBackgroundRead(b.w.cancel)
+		b.w.sc.startBackgroundRead(b.w)
 	}
 	if err != nil && err != io.EOF && b.protoErr == nil {
 		errors.As(err, &b.protoErr)
@@ -56,14 +56,17 @@ func (b *requestBody) Close() error {
 }
 
 // ready tells the client side that the next Read will not wait for the
-// network (see readyBody).
+// network (see readyBody): body bytes are already buffered.
 func (b *requestBody) ready() bool {
 	if !b.mu.TryLock() {
 		return false
 	}
 	defer b.mu.Unlock()
-	return !b.closed && !b.expectContinue && !b.fr.done() && b.fr.err == nil &&
-		(b.fr.br.Buffered() > 0 && (b.fr.kind != bodyFixed || int64(b.fr.br.Buffered()) >= b.fr.n))
+	fr := &b.fr
+	if b.closed || b.expectContinue || fr.err != nil || fr.br.Buffered() == 0 {
+		return false
+	}
+	return fr.kind == bodyFixed || (fr.kind == bodyChunked && fr.state == chunkData)
 }
 
 // Limits on what the server reads of a body the handler left unread, to

@@ -30,6 +30,7 @@ type response struct {
 	written     int64 // body bytes written
 	closeAfter  bool  // the connection closes after this response
 	hijacked    bool
+	finished    bool  // the request is over (guarded by sc.bgMu)
 	err         error // sticky write error
 	http10      bool
 	contMu      sync.Mutex // orders a "100 Continue" before the final head
@@ -349,7 +350,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errHijackLate
 	}
 	sc := w.sc
-	sc.stopBackgroundRead()
+	sc.stopBackgroundRead(nil)
 	if w.status == http.StatusSwitchingProtocols && !w.headSent {
 		w.commit(false)
 	}

@@ -40,6 +40,9 @@ type serverConn struct {
 
 	hp       headParser
 	hijacked bool
+	// rdSet: a read deadline may be set; clearing one that is not costs
+	// a timer operation per request for nothing.
+	rdSet bool
 
 	// closing is set when ServeConn's context is done; idle (guarded by
 	// mu) says the connection waits for a request, so a read deadline in
@@ -129,7 +132,7 @@ func (sc *serverConn) waitForRequest() bool {
 		if sc.idleTimeout > 0 {
 			deadline = time.Now().Add(sc.idleTimeout)
 		}
-		sc.conn.SetReadDeadline(deadline)
+		sc.setReadDeadline(deadline)
 		sc.mu.Lock()
 		if sc.closing.Load() {
 			sc.mu.Unlock()
@@ -152,8 +155,16 @@ func (sc *serverConn) waitForRequest() bool {
 	if sc.headersTimeout > 0 {
 		deadline = time.Now().Add(sc.headersTimeout)
 	}
-	sc.conn.SetReadDeadline(deadline)
+	sc.setReadDeadline(deadline)
 	return true
+}
+
+func (sc *serverConn) setReadDeadline(t time.Time) {
+	if t.IsZero() && !sc.rdSet {
+		return
+	}
+	sc.conn.SetReadDeadline(t)
+	sc.rdSet = !t.IsZero()
 }
 
 func (sc *serverConn) serve() error {
@@ -165,7 +176,7 @@ func (sc *serverConn) serve() error {
 		if err != nil {
 			return sc.rejectRead(err)
 		}
-		sc.conn.SetReadDeadline(noDeadline)
+		sc.setReadDeadline(noDeadline)
 		reusable, err := sc.serveRequest(w)
 		if err != nil || !reusable {
 			return err
@@ -235,7 +246,7 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			w.cancel()
-			sc.stopBackgroundRead()
+			sc.stopBackgroundRead(w)
 			if v == http.ErrAbortHandler {
 				reusable, err = false, nil
 				return
@@ -244,7 +255,7 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 		}
 	}()
 	if w.body == nil {
-		sc.startBackgroundRead(w.cancel)
+		sc.startBackgroundRead(w)
 	}
 	sc.handler.ServeHTTP(w, w.req)
 	if w.hijacked {
@@ -260,7 +271,7 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 			}
 			if w.status == 0 {
 				// Nothing answered yet: answer the framing error.
-				sc.stopBackgroundRead()
+				sc.stopBackgroundRead(w)
 				w.cancel()
 				sc.reject(pe)
 				return false, pe
@@ -268,7 +279,7 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 		}
 	}
 	respOK := w.finish()
-	sc.stopBackgroundRead()
+	sc.stopBackgroundRead(w)
 	w.cancel()
 	return bodyOK && respOK && !sc.peerGone.Load() && !sc.draining(), nil
 }
@@ -276,12 +287,13 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 // startBackgroundRead watches the connection while the handler runs with
 // the request fully read: an error (the client closed or reset) cancels
 // the request's context. Bytes of a pipelined request stay in br.
-func (sc *serverConn) startBackgroundRead(cancel context.CancelFunc) {
+func (sc *serverConn) startBackgroundRead(w *response) {
 	sc.bgMu.Lock()
 	defer sc.bgMu.Unlock()
-	if sc.bgRunning || sc.br.Buffered() > 0 {
+	if w.finished || sc.bgRunning || sc.br.Buffered() > 0 {
 		return
 	}
+	cancel := w.cancel
 	sc.bgRunning = true
 	go func() {
 		_, err := sc.br.Peek(1)
@@ -294,15 +306,24 @@ func (sc *serverConn) startBackgroundRead(cancel context.CancelFunc) {
 	}()
 }
 
-// stopBackgroundRead interrupts the background read and waits for it.
-func (sc *serverConn) stopBackgroundRead() {
+// stopBackgroundRead interrupts the background read and waits for it. With
+// w, it also keeps a body Read on a goroutine the handler left behind from
+// starting another one for a request that is over.
+func (sc *serverConn) stopBackgroundRead(w *response) {
 	sc.bgMu.Lock()
 	defer sc.bgMu.Unlock()
+	if w != nil {
+		w.finished = true
+	}
 	if !sc.bgRunning {
 		return
 	}
-	sc.conn.SetReadDeadline(aLongTimeAgo)
-	<-sc.bgDone
-	sc.conn.SetReadDeadline(noDeadline)
 	sc.bgRunning = false
+	select {
+	case <-sc.bgDone: // it ended by itself: bytes arrived, or an error
+	default:
+		sc.conn.SetReadDeadline(aLongTimeAgo)
+		<-sc.bgDone
+		sc.conn.SetReadDeadline(noDeadline)
+	}
 }
