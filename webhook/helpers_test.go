@@ -1,6 +1,8 @@
 package webhook_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -44,4 +46,11 @@ func writeSecretVolume(t *testing.T, dir, version string, b *certs.Bundle) {
 	if old != "" {
 		os.RemoveAll(filepath.Join(dir, old))
 	}
+}
+
+// decodeInto decodes JSON strictly, so a typo in a shipped manifest fails the test.
+func decodeInto(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }

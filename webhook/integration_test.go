@@ -224,7 +224,7 @@ func TestWebhookInjectsThePodsItsSelectorsChoose(t *testing.T) {
 				p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1337)}
 			}), wantWarning: "runs as UID 1337"},
 		{name: "a pod with a bad annotation is created without the sidecar and a warning", ns: "meshed",
-			pod: appPod("f", func(p *corev1.Pod) { p.Annotations = map[string]string{inject.AnnotationDrainTime: "soon"} }),
+			pod:         appPod("f", func(p *corev1.Pod) { p.Annotations = map[string]string{inject.AnnotationDrainTime: "soon"} }),
 			wantWarning: "outrider.io/drain-time"},
 		{name: "a pod in an unlabelled namespace is not", ns: "plain", pod: appPod("g", nil)},
 		{name: "a pod labelled enabled in an unlabelled namespace is", ns: "plain", pod: appPod("h", optIn), wantInjected: true},
@@ -404,4 +404,3 @@ func servedSerial(addr string, ca []byte) (string, error) {
 	defer conn.Close()
 	return conn.ConnectionState().PeerCertificates[0].SerialNumber.String(), nil
 }
-
