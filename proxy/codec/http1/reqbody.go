@@ -69,6 +69,30 @@ func (b *requestBody) ready() bool {
 	return fr.kind == bodyFixed || (fr.kind == bodyChunked && fr.state == chunkData)
 }
 
+// failure returns the framing error the body hit, if any.
+func (b *requestBody) failure() *ProtocolError {
+	if !b.mu.TryLock() {
+		return nil
+	}
+	defer b.mu.Unlock()
+	return b.protoErr
+}
+
+// unfinished reports, when the response head is written, that the body
+// will not have been read to its end: the handler has not read it all, and
+// what is left is more than the codec drains or may never come (the
+// client waits for 100 Continue).
+func (b *requestBody) unfinished() bool {
+	if !b.mu.TryLock() {
+		return false // being read right now
+	}
+	defer b.mu.Unlock()
+	if b.fr.done() {
+		return false
+	}
+	return b.expectContinue || b.fr.err != nil || (b.fr.kind == bodyFixed && b.fr.n > maxDrain)
+}
+
 // Limits on what the server reads of a body the handler left unread, to
 // keep the connection for the next request.
 const (
@@ -78,10 +102,11 @@ const (
 
 var drainBufPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
 
-// finish runs after the handler returned. It reports whether the
-// connection can read another request: the body was read to its end, or
-// its small remainder could be drained.
-func (b *requestBody) finish() bool {
+// finish runs after the handler returned and the response was written. It
+// closes the body and reports whether the connection can read another
+// request: the body was read to its end, or (with drain) its small
+// remainder could be drained.
+func (b *requestBody) finish(drain bool) bool {
 	if !b.mu.TryLock() {
 		return false // a goroutine the handler left behind is still reading
 	}
@@ -90,7 +115,7 @@ func (b *requestBody) finish() bool {
 	if b.fr.done() {
 		return true
 	}
-	if b.fr.err != nil || b.expectContinue {
+	if !drain || b.fr.err != nil || b.expectContinue {
 		// A client waiting for 100 Continue may or may not send the body.
 		return false
 	}

@@ -262,10 +262,8 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 		w.cancel()
 		return false, errHijacked
 	}
-	bodyOK := true
 	if w.body != nil {
-		bodyOK = w.body.finish()
-		if pe := w.body.protoErr; pe != nil {
+		if pe := w.body.failure(); pe != nil {
 			if sc.onProtoErr != nil {
 				sc.onProtoErr(pe.Status, pe)
 			}
@@ -276,9 +274,14 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 				sc.reject(pe)
 				return false, pe
 			}
+			w.closeAfter = true
 		}
 	}
 	respOK := w.finish()
+	bodyOK := true
+	if w.body != nil {
+		bodyOK = w.body.finish(respOK)
+	}
 	sc.stopBackgroundRead(w)
 	w.cancel()
 	return bodyOK && respOK && !sc.peerGone.Load() && !sc.draining(), nil

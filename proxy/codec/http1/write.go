@@ -139,3 +139,33 @@ func lower(c byte) byte {
 	}
 	return c
 }
+
+// statusLines caches "HTTP/1.1 200 OK\r\n" for the registered codes.
+var statusLines = func() (m [2][600]string) {
+	for code := 100; code < 600; code++ {
+		if text := http.StatusText(code); text != "" {
+			m[0][code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
+			m[1][code] = "HTTP/1.0 " + strconv.Itoa(code) + " " + text + "\r\n"
+		}
+	}
+	return m
+}()
+
+func writeStatusLine(bw *bufio.Writer, http10 bool, code int) {
+	v := 0
+	if http10 {
+		v = 1
+	}
+	if code < 600 && statusLines[v][code] != "" {
+		bw.WriteString(statusLines[v][code])
+		return
+	}
+	if http10 {
+		bw.WriteString("HTTP/1.0 ")
+	} else {
+		bw.WriteString("HTTP/1.1 ")
+	}
+	var b [3]byte
+	bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+	bw.WriteString(" \r\n")
+}
