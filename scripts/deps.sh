@@ -19,3 +19,4 @@ if ((${#need_pkgs[@]})); then
 		echo "deps: missing ${need_pkgs[*]} (not root: tests that need them will skip)" >&2
 	fi
 fi
+[[ $(id -u) -ne 0 && -x "${KUBE_BINS_DIR:-${HOME:-/root}/.cache/outrider/kube-bins}/kube-apiserver" ]] || "$(dirname "$0")/kube-test-bins.sh" >/dev/null # kube-apiserver, etcd, kube-controller-manager for the injection tests: built once from Go modules, cached

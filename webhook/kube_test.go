@@ -30,12 +30,18 @@ var kube struct {
 	kcm  *exec.Cmd
 }
 
-// kubeBinDir is where the binaries are: $KUBEBUILDER_ASSETS, or the script's cache.
+// kubeBinDir is where the binaries are: $KUBEBUILDER_ASSETS, or the script's cache
+// ($KUBE_BINS_DIR, by default under $HOME).
 func kubeBinDir() string {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
+	for _, v := range []string{"KUBEBUILDER_ASSETS", "KUBE_BINS_DIR"} {
+		if d := os.Getenv(v); d != "" {
+			return d
+		}
 	}
-	home, _ := os.UserHomeDir()
+	home := os.Getenv("HOME")
+	if home == "" {
+		home = "/root"
+	}
 	return filepath.Join(home, ".cache", "outrider", "kube-bins")
 }
 
