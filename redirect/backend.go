@@ -42,16 +42,7 @@ const Auto = "auto"
 // installed, Auto keeps that backend, and naming another is an error (run
 // --cleanup first). Otherwise Auto takes the first backend whose Probe passes.
 func Choose(ctx context.Context, want string, f Family, backends ...Backend) (Backend, error) {
-	var installed []Backend
-	for _, b := range backends {
-		ok, err := b.Installed(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("redirect: %s: %w", b.Name(), err)
-		}
-		if ok {
-			installed = append(installed, b)
-		}
-	}
+	installed := installedOf(ctx, backends)
 	if len(installed) > 1 {
 		return nil, fmt.Errorf("redirect: rules of several backends are installed (%s); run with --cleanup first", names(installed))
 	}
@@ -105,15 +96,7 @@ func Install(ctx context.Context, b Backend, rs Ruleset) error {
 func RemoveAll(ctx context.Context, backends ...Backend) ([]string, error) {
 	var removed []string
 	var errs []error
-	for _, b := range backends {
-		ok, err := b.Installed(ctx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("redirect: %s: %w", b.Name(), err))
-			continue
-		}
-		if !ok {
-			continue
-		}
+	for _, b := range installedOf(ctx, backends) {
 		if err := b.Remove(ctx); err != nil {
 			errs = append(errs, err)
 			continue
@@ -121,6 +104,20 @@ func RemoveAll(ctx context.Context, backends ...Backend) ([]string, error) {
 		removed = append(removed, b.Name())
 	}
 	return removed, errors.Join(errs...)
+}
+
+// installedOf returns the backends whose rules are installed. A backend that
+// cannot even read its state here (no kernel support for it, its programs
+// missing) cannot have installed anything, so its error is not one: on a
+// kernel without iptables' legacy tables, nftables must still work.
+func installedOf(ctx context.Context, backends []Backend) []Backend {
+	var out []Backend
+	for _, b := range backends {
+		if ok, err := b.Installed(ctx); err == nil && ok {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func find(bs []Backend, name string) Backend {

@@ -12,6 +12,8 @@ type stubBackend struct {
 	name      string
 	installed bool
 	probeErr  error
+	// lookErr makes Installed fail, as when the kernel lacks the backend.
+	lookErr error
 }
 
 func (b *stubBackend) Name() string                            { return b.name }
@@ -78,6 +80,16 @@ func TestChoosePicksOneBackendAndNeverMixes(t *testing.T) {
 		},
 		{name: "an unknown backend is an error", want: "ipchains", wantErrSubstr: `unknown backend "ipchains"`},
 		{name: "naming iptables on a clean namespace works", want: "iptables", wantBackend: "iptables"},
+		{
+			name: "a backend that cannot even look does not stop the other",
+			want: Auto, ipt: func(b *stubBackend) *stubBackend { b.lookErr = errNoKernel; return b.with(false, errNoKernel) },
+			wantBackend: "nftables",
+		},
+		{
+			name: "naming the backend that works while the other cannot look",
+			want: "iptables", nft: func(b *stubBackend) *stubBackend { b.lookErr = errNoKernel; return b.with(false, errNoKernel) },
+			wantBackend: "iptables",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nft, ipt := &stubBackend{name: "nftables"}, &stubBackend{name: "iptables"}

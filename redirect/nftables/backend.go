@@ -32,14 +32,24 @@ func (*Backend) Name() string { return "nftables" }
 // Render implements redirect.Backend.
 func (*Backend) Render(rs redirect.Ruleset) string { return Describe(rs) }
 
-// Probe checks that the kernel answers nftables requests and that we may
-// make them. Both families live in the one inet table.
+// Probe checks that the kernel has what the rules use (inet tables, NAT
+// chains, redirect) and that we may change them, with a transaction that
+// adds a throwaway table holding a NAT chain and a redirect rule, and deletes
+// it again: the kernel checks it all and nothing is left either way. Both
+// families live in the one inet table.
 func (b *Backend) Probe(context.Context, redirect.Family) error {
 	c, err := b.dial()
 	if err != nil {
 		return err
 	}
-	if _, err := c.ListTablesOfFamily(nftables.TableFamilyINet); err != nil {
+	probe := &nftables.Table{Name: TableName + "-probe", Family: nftables.TableFamilyINet}
+	c.AddTable(probe)
+	ch := c.AddChain(&nftables.Chain{Name: "output", Table: probe, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityNATDest})
+	c.AddRule(&nftables.Rule{Table: probe, Chain: ch, Exprs: Exprs(redirect.Rule{
+		Verdict: redirect.Verdict{Kind: redirect.Redirect, Port: redirect.DefaultOutboundPort}})})
+	c.DelTable(probe)
+	if err := c.Flush(); err != nil {
 		return explain(err)
 	}
 	return nil

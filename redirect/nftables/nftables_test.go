@@ -125,10 +125,20 @@ func TestApplyInstallsWhatDescribeSays(t *testing.T) {
 	}
 }
 
-func TestProbeWorksInANamespace(t *testing.T) {
+func TestProbeSucceedsAndLeavesNothingBehind(t *testing.T) {
 	node := localpod.NewTestNode(t, localpod.Options{})
 	pod := node.AddTestPod(t, "app")
 	if err := pod.Do(func() error { return (&nftables.Backend{}).Probe(context.Background(), redirect.IPv4|redirect.IPv6) }); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		return
+	}
+	out, err := pod.CombinedOutput(context.Background(), "nft", "list", "ruleset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 0 {
+		t.Fatalf("the probe left:\n%s", out)
 	}
 }
