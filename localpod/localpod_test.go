@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -331,4 +332,29 @@ func sortedPair(a, b string) []string {
 		return []string{b, a}
 	}
 	return []string{a, b}
+}
+
+func TestAnUnprivilegedUserRunsASharedExecutable(t *testing.T) {
+	node := localpod.NewTestNode(t, localpod.Options{})
+	pod := node.AddTestPod(t, "app")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := filepath.Join(t.TempDir(), "private") // t.TempDir is 0700: only root may enter
+	if err := os.Symlink(exe, private); err != nil {
+		t.Fatal(err)
+	}
+	user := localpod.User{UID: 1337, GID: 1337}
+	if err := pod.Run(exec.Command(private, "-test.run=^$"), user); err == nil {
+		t.Fatal("UID 1337 ran a program in a private directory; the test proves nothing")
+	}
+	shared, err := localpod.ShareExecutable(private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(filepath.Dir(shared))
+	if err := pod.Run(exec.Command(shared, "-test.run=^$"), user); err != nil {
+		t.Fatalf("UID 1337 cannot run the shared copy: %v", err)
+	}
 }

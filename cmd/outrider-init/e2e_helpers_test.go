@@ -13,12 +13,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"testing"
+	"github.com/outrider-mesh/outrider/localpod"
 )
 
 // The test binary also plays the processes of a pod: outrider-init itself,
@@ -36,21 +37,20 @@ func TestMain(m *testing.M) {
 		os.Exit(dialMain(os.Args[1]))
 	}
 	code := m.Run()
-	if helperDir != "" {
-		os.RemoveAll(helperDir)
+	if helperPath != "" {
+		os.RemoveAll(filepath.Dir(helperPath))
 	}
 	os.Exit(code)
 }
 
 var (
 	helperOnce sync.Once
-	helperDir  string
 	helperPath string
 	helperErr  error
 )
 
-// helperBinary returns a copy of the test binary that any user can run: go
-// test keeps its own copy in a directory only root may enter.
+// helperBinary returns a copy of the test binary that the pods' unprivileged
+// users can run.
 func helperBinary(t *testing.T) string {
 	t.Helper()
 	helperOnce.Do(func() {
@@ -59,36 +59,12 @@ func helperBinary(t *testing.T) string {
 			helperErr = err
 			return
 		}
-		if helperDir, helperErr = os.MkdirTemp("", "outrider-init-e2e-"); helperErr != nil {
-			return
-		}
-		if helperErr = os.Chmod(helperDir, 0o755); helperErr != nil {
-			return
-		}
-		helperPath = filepath.Join(helperDir, "helper")
-		helperErr = copyFile(exe, helperPath, 0o755)
+		helperPath, helperErr = localpod.ShareExecutable(exe)
 	})
 	if helperErr != nil {
 		t.Fatal(helperErr)
 	}
 	return helperPath
-}
-
-func copyFile(from, to string, mode os.FileMode) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // forwardMain stands in for the proxy: it accepts redirected connections on
