@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -143,7 +144,7 @@ func TestServerKeepsTheConnectionAfterAnUnreadBody(t *testing.T) {
 				w.Write([]byte("unread"))
 			}), nil)
 			rc := ts.dial(t)
-			go io.WriteString(rc, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "+itoa(tt.body)+"\r\n\r\n"+
+			go io.WriteString(rc, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "+strconv.Itoa(tt.body)+"\r\n\r\n"+
 				strings.Repeat("x", tt.body)+"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
 			resp, _ := readResponse(t, rc.br, "POST")
 			if resp.Close == tt.wantKept {

@@ -108,7 +108,10 @@ var drainBufPool = sync.Pool{New: func() any { b := make([]byte, 8<<10); return 
 // remainder could be drained.
 func (b *requestBody) finish(drain bool) bool {
 	if !b.mu.TryLock() {
-		return false // a goroutine the handler left behind is still reading
+		// A goroutine the handler left behind is still reading: the
+		// connection closes, which ends that read.
+		b.w.sc.strayReader = true
+		return false
 	}
 	defer b.mu.Unlock()
 	b.closed = true

@@ -210,8 +210,11 @@ func (w *response) sendHead(end bool) {
 	bw := w.writer()
 	h := w.header
 	sc := w.sc
-	if w.req.Close || sc.draining() || (sc.drainingFn != nil && sc.drainingFn()) ||
-		hasToken(h["Connection"], "close") || (end && w.body != nil && w.body.unfinished()) {
+	// A 101 hands the connection over: its Connection field is the
+	// handler's ("Upgrade") and it is never reused anyway.
+	if w.status != http.StatusSwitchingProtocols && (w.req.Close || sc.draining() ||
+		(sc.drainingFn != nil && sc.drainingFn()) || hasToken(h["Connection"], "close") ||
+		(end && w.body != nil && w.body.unfinished())) {
 		w.closeAfter = true
 	}
 	w.kind = bodyNone
@@ -246,14 +249,14 @@ func (w *response) sendHead(end bool) {
 	if w.kind != bodyChunked {
 		s |= skipTrailer
 	}
-	if w.closeAfter || w.http10 {
+	if w.closeAfter || (w.http10 && w.status != http.StatusSwitchingProtocols) {
 		s |= skipConnection
 	}
 	writeFields(bw, h, w.hc, s, false)
 	switch {
 	case w.closeAfter:
 		writeField(bw, w.hc, "Connection", "close")
-	case w.http10:
+	case w.http10 && w.status != http.StatusSwitchingProtocols:
 		writeField(bw, w.hc, "Connection", "keep-alive")
 	}
 	switch w.kind {
@@ -262,8 +265,10 @@ func (w *response) sendHead(end bool) {
 	case bodyChunked:
 		writeField(bw, w.hc, "Transfer-Encoding", "chunked")
 	case bodyNone:
-		if cl, ok := h["Content-Length"]; ok && len(cl) == 1 && validFieldValue(cl[0]) {
-			writeField(bw, w.hc, "Content-Length", cl[0]) // HEAD, 304
+		if cl, ok := h["Content-Length"]; ok && len(cl) == 1 && w.status != http.StatusSwitchingProtocols {
+			if _, ok := parseDecimal(cl[0]); ok {
+				writeField(bw, w.hc, "Content-Length", cl[0]) // HEAD, 304
+			}
 		}
 	}
 	_, w.err = bw.WriteString("\r\n")

@@ -40,6 +40,9 @@ type serverConn struct {
 
 	hp       headParser
 	hijacked bool
+	// strayReader: a goroutine the handler left behind may still be
+	// reading the request body, so br must not be recycled.
+	strayReader bool
 	// rdSet: a read deadline may be set; clearing one that is not costs
 	// a timer operation per request for nothing.
 	rdSet bool
@@ -98,13 +101,16 @@ func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Hand
 		return nil // the hijacker owns conn and br now
 	}
 	conn.Close()
-	if ownReader {
+	if ownReader && !sc.strayReader {
 		putReader(br)
 	}
 	return err
 }
 
-var errHijacked = errors.New("http1: connection hijacked")
+var (
+	errHijacked         = errors.New("http1: connection hijacked")
+	errTruncatedRequest = fmt.Errorf("http1: connection closed inside a request head: %w", io.ErrUnexpectedEOF)
+)
 
 // draining reports whether ServeConn's context is done. The context is
 // asked directly, since the AfterFunc that sets closing runs later.
@@ -196,6 +202,8 @@ func (sc *serverConn) rejectRead(err error) error {
 		pe = protoErr(http.StatusRequestTimeout, detailHeadersTimeout, "request headers not received in time")
 	case err == io.EOF && !sc.hp.consumed, errors.As(err, &ne) && ne.Timeout():
 		return nil
+	case err == io.EOF:
+		return errTruncatedRequest
 	default:
 		return err
 	}
@@ -246,6 +254,9 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			w.cancel()
+			if w.body != nil {
+				w.body.finish(false)
+			}
 			sc.stopBackgroundRead(w)
 			if v == http.ErrAbortHandler {
 				reusable, err = false, nil

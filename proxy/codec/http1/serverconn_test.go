@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -191,18 +192,23 @@ func echoUpgrade(before bool) http.HandlerFunc {
 }
 
 func TestServerHijacksForUpgrades(t *testing.T) {
+	const upgrade = "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"
 	tests := []struct {
-		name    string
-		before  bool
-		request string
-		status  int
+		name     string
+		before   bool
+		cfg      *ServerConfig
+		request  string
+		status   int
+		wantHead string
 	}{
-		{name: "after the handler writes 101", request: "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n", status: 101},
+		{name: "after the handler writes 101", request: upgrade, status: 101, wantHead: "Connection: Upgrade\r\n"},
+		{name: "after 101 while draining, keeping Connection: Upgrade", request: upgrade, status: 101,
+			cfg: &ServerConfig{Draining: func() bool { return true }}, wantHead: "Connection: Upgrade\r\n"},
 		{name: "before anything is written, as a CONNECT tunnel does", before: true, request: "CONNECT b.test:443 HTTP/1.1\r\nHost: b.test:443\r\n\r\n", status: 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := serve(t, echoUpgrade(tt.before), nil)
+			ts := serve(t, echoUpgrade(tt.before), tt.cfg)
 			rc := ts.dial(t)
 			// The first bytes of the new protocol may follow the request at once.
 			io.WriteString(rc, tt.request+"early ")
@@ -210,8 +216,8 @@ func TestServerHijacksForUpgrades(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(head, "HTTP/1.1 "+http.StatusText(tt.status)[:0]) || !strings.Contains(head, " "+itoa(tt.status)+" ") {
-				t.Fatalf("head %q, want status %d", head, tt.status)
+			if !strings.HasPrefix(head, "HTTP/1.1 "+strconv.Itoa(tt.status)+" ") || !strings.Contains(head, tt.wantHead) {
+				t.Fatalf("head %q, want status %d and %q", head, tt.status, tt.wantHead)
 			}
 			io.WriteString(rc, "ping")
 			got := make([]byte, len("early ping"))
@@ -227,19 +233,6 @@ func TestServerHijacksForUpgrades(t *testing.T) {
 			}
 		})
 	}
-}
-
-func itoa(n int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(n)) }
-
-func fmtInt(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 func TestServerCancelsTheRequestContextWhenTheClientLeaves(t *testing.T) {
