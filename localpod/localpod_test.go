@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -159,11 +160,25 @@ func TestCloseKillsProcessesAndDeletesNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	podNS := nsInode(t, pod.NetNSPath())
+	// setsid forks; wait for its child to lead a session of its own, out
+	// of the process group the node kills first.
+	<-escaped.Done()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.ContainsFunc(pidsInNamespace(podNS), sessionLeader) {
+		if time.Now().After(deadline) {
+			t.Fatal("setsid's child never showed up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := node.Close(); err != nil {
 		t.Fatal(err)
 	}
 	<-proc.Done()
 	<-escaped.Done()
+	if pids := pidsInNamespace(podNS); len(pids) > 0 {
+		t.Errorf("processes %v still run in the deleted pod's namespace", pids)
+	}
 	for _, ns := range []string{pod.NetNS, node.NetNS} {
 		if _, err := os.Stat("/run/netns/" + ns); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("namespace %s still exists (stat: %v)", ns, err)
@@ -296,6 +311,34 @@ func nsInode(t *testing.T, path string) uint64 {
 	return st.Ino
 }
 
+// sessionLeader reports whether pid leads its own session (stat field 6).
+func sessionLeader(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	return len(f) > 3 && f[3] == strconv.Itoa(pid)
+}
+
+// pidsInNamespace lists the processes whose network namespace has inode ino.
+func pidsInNamespace(ino uint64) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		var st syscall.Stat_t
+		if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &st) == nil && st.Ino == ino && !gone(pid, 0) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 func readLine(r io.Reader, limit time.Duration) (string, error) {
 	type result struct {
 		line string
@@ -317,14 +360,16 @@ func readLine(r io.Reader, limit time.Duration) (string, error) {
 // gone reports whether pid exits (or becomes a zombie) before the limit.
 func gone(pid int, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
+	for {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 		if err != nil || strings.Contains(string(b), ") Z") {
 			return true
 		}
+		if time.Now().After(deadline) {
+			return false
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return false
 }
 
 func sortedPair(a, b string) []string {
