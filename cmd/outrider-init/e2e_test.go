@@ -370,3 +370,27 @@ func TestWithoutPrivilegesItSaysWhatItNeeds(t *testing.T) {
 		t.Errorf("--dry-run without privileges: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 	}
 }
+
+func TestWithoutIptablesProgramsNftablesStillWorksAndIptablesSaysWhatIsMissing(t *testing.T) {
+	node := localpod.NewTestNode(t, localpod.Options{})
+	pod := node.AddTestPod(t, "app")
+	runBare := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		cmd := exec.Command(helperBinary(t), args...)
+		cmd.Env = []string{roleEnv + "=init", "PATH=" + t.TempDir()} // no program to find
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := pod.Run(cmd, localpod.Root)
+		return out.String(), err
+	}
+	out, err := runBare("--backend", "iptables")
+	if err == nil || !strings.Contains(out, "iptables cannot work here: iptables-save not found (install the iptables package)") {
+		t.Fatalf("--backend iptables without iptables: %v\n%s", err, out)
+	}
+	out, err = runBare()
+	if err != nil || !strings.Contains(out, "with nftables") {
+		t.Fatalf("auto without any program: %v\n%s", err, out)
+	}
+	if out, err := runBare("--cleanup"); err != nil {
+		t.Fatalf("--cleanup without any program: %v\n%s", err, out)
+	}
+}
