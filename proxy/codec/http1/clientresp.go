@@ -179,6 +179,7 @@ func (ex *exchange) setBody(resp *http.Response, hc HeaderCase) (*http.Response,
 	}
 	conn := h["Connection"]
 	b.close = f.kind == bodyUntilEOF || req.Close || hasToken(conn, "close") ||
+		hasToken(req.Header["Connection"], "close") ||
 		(http10 && !hasToken(conn, "keep-alive"))
 	resp.Close = b.close
 	b.fr.init(ex.br, f, &resp.Trailer, ex.cc.maxHeadBytes)

@@ -177,7 +177,9 @@ func copyBody(bw *bufio.Writer, body io.Reader, f framing, req *http.Request, bu
 		}
 		return nil, nil
 	}
-	if err := writeLastChunk(bw, req.Trailer, HeaderCaseFrom(req.Context()), true); err != nil {
+	// Invalid trailer fields are dropped: failing here, after the body,
+	// would leave the upstream waiting for the end of the message.
+	if err := writeLastChunk(bw, req.Trailer, HeaderCaseFrom(req.Context()), false); err != nil {
 		return nil, err
 	}
 	return nil, nil

@@ -110,7 +110,7 @@ func writeChunk(bw *bufio.Writer, p []byte) error {
 // writeLastChunk ends a chunked body with the trailer fields.
 func writeLastChunk(bw *bufio.Writer, trailer http.Header, hc HeaderCase, strict bool) error {
 	bw.WriteString("0\r\n")
-	if err := writeFields(bw, trailer, hc, 0, strict); err != nil {
+	if err := writeFields(bw, trailer, hc, skipHost|skipFraming|skipTrailer|skipConnection, strict); err != nil {
 		return err
 	}
 	_, err := bw.WriteString("\r\n")
