@@ -16,7 +16,8 @@ type Backend interface {
 	// Probe returns nil when the backend can work here for families f:
 	// the kernel supports it, its tools exist, privileges suffice.
 	Probe(ctx context.Context, f Family) error
-	// Installed reports whether rules installed by this backend exist.
+	// Installed reports whether rules installed by this backend exist. An
+	// error means the backend cannot look here, and so cannot have any.
 	Installed(ctx context.Context) (bool, error)
 	// Render returns the exact ruleset text the backend applies, for
 	// --dry-run and logs.

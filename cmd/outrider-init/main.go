@@ -157,6 +157,9 @@ func defaultEnv() env {
 			if add {
 				return loopback.Add(redirect.InboundSourceV6)
 			}
+			if _, err := os.Stat("/proc/sys/net/ipv6"); err != nil {
+				return nil // no IPv6 in this kernel: no ::6 to remove
+			}
 			if ok, err := loopback.Has(redirect.InboundSourceV6); err != nil || !ok {
 				return err
 			}
@@ -194,6 +197,9 @@ func runIn(ctx context.Context, e env, args []string, stdout, stderr io.Writer) 
 	var o options
 	o.register(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
