@@ -36,7 +36,8 @@ type ServerConfig struct {
 	AcceptHTTP10 bool
 	// PreserveCase records the header names' original case on each request
 	// (see HeaderCaseFrom) and writes response header names in the case the
-	// upstream used.
+	// upstream used (the handler passes ResponseHeaderCase of the upstream
+	// response to SetHeaderCase).
 	PreserveCase bool
 	// Draining, if not nil, is asked before each response: when it returns
 	// true the response carries "Connection: close" and the connection is
@@ -47,6 +48,11 @@ type ServerConfig struct {
 	ConnContext func(ctx context.Context, c net.Conn) context.Context
 	// OnProtocolError, if not nil, is told of every request rejected by the
 	// codec itself (status is the 4xx sent: 400, 408, 413, 426, 431, 501).
+	// err is a *ProtocolError (its Details is Envoy's response code
+	// detail). It is also told, after the handler returned, of a framing
+	// error in a chunked request body, which the handler saw as the error
+	// of Body.Read (then status is 400, and it was sent only if the handler
+	// had not answered). The codec never sends 413.
 	OnProtocolError func(status int, err error)
 }
 
