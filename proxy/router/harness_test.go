@@ -39,8 +39,13 @@ type proxy struct {
 	url      string // front server, HTTP/1.1 and h2c
 	addr     string
 
-	mu    sync.Mutex
-	infos []*streaminfo.Info
+	mu      sync.Mutex
+	streams []stream
+}
+
+type stream struct {
+	info *streaminfo.Info
+	done chan struct{} // closed when the router has returned
 }
 
 // newProxy builds clusters and routes from YAML and serves the router on a
@@ -77,9 +82,11 @@ func newProxy(t testing.TB, clustersYAML, routesYAML string) *proxy {
 		if rt := p.table.Match(r); rt != nil {
 			info.Route, info.RouteName = rt, rt.Name()
 		}
+		done := make(chan struct{})
 		p.mu.Lock()
-		p.infos = append(p.infos, info)
+		p.streams = append(p.streams, stream{info: info, done: done})
 		p.mu.Unlock()
+		defer close(done)
 		h.ServeHTTP(w, r.WithContext(streaminfo.With(r.Context(), info)))
 	})
 	srv := httptest.NewUnstartedServer(h2c.NewHandler(front, &http2.Server{}))
@@ -89,14 +96,22 @@ func newProxy(t testing.TB, clustersYAML, routesYAML string) *proxy {
 	return p
 }
 
-// lastInfo is the stream info of the latest request.
+// lastInfo is the stream info of the latest request, once the router is
+// done with it.
 func (p *proxy) lastInfo() *streaminfo.Info {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.infos) == 0 {
+	if len(p.streams) == 0 {
+		p.mu.Unlock()
 		p.t.Fatal("no request reached the router")
 	}
-	return p.infos[len(p.infos)-1]
+	last := p.streams[len(p.streams)-1]
+	p.mu.Unlock()
+	select {
+	case <-last.done:
+	case <-time.After(10 * time.Second):
+		p.t.Fatal("the request is still in the router after 10s")
+	}
+	return last.info
 }
 
 func (p *proxy) counter(clusterName, name string) uint64 {
@@ -209,4 +224,8 @@ func closedAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+func (p *proxy) gauge(clusterName, name string) int64 {
+	return stats.ClusterScope(p.store, clusterName).Gauge(name).Value()
 }
