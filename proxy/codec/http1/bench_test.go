@@ -114,3 +114,52 @@ func BenchmarkLoopbackRoundTrip(b *testing.B) {
 		r.Body.Close()
 	}
 }
+
+// BenchmarkNetHTTPServeRequest is BenchmarkServeRequest's workload served
+// by net/http's server, for a ratio measured in the same run.
+func BenchmarkNetHTTPServeRequest(b *testing.B) {
+	conn := &memConn{next: repeatNext([]byte(benchRequest), b.N)}
+	closed := make(chan struct{})
+	srv := &http.Server{Handler: okHandler, ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			close(closed)
+		}
+	}}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchRequest)))
+	b.ResetTimer()
+	go srv.Serve(&oneConnListener{conn: conn})
+	<-closed
+	b.StopTimer()
+	srv.Close()
+}
+
+// oneConnListener accepts conn once, then blocks until closed.
+type oneConnListener struct {
+	conn net.Conn
+	done chan struct{}
+	once bool
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	if !l.once {
+		l.once = true
+		l.done = make(chan struct{})
+		return l.conn, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error {
+	if l.done != nil {
+		select {
+		case <-l.done:
+		default:
+			close(l.done)
+		}
+	}
+	return nil
+}
+
+func (l *oneConnListener) Addr() net.Addr { return memAddr }

@@ -260,3 +260,35 @@ func TestServerBuildsTheRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestServerRequestTargetForms(t *testing.T) {
+	tests := []struct {
+		name       string
+		line       string
+		host       string
+		wantURL    string
+		wantHost   string
+		wantURI    string
+		wantMethod string
+	}{
+		{name: "origin-form", line: "GET /p?q=1 HTTP/1.1", host: "a.test", wantURL: "/p?q=1", wantHost: "a.test", wantURI: "/p?q=1", wantMethod: "GET"},
+		{name: "origin-form with an empty query", line: "GET /p? HTTP/1.1", host: "a.test", wantURL: "/p?", wantHost: "a.test", wantURI: "/p?", wantMethod: "GET"},
+		{name: "absolute-form, whose authority wins over Host", line: "GET http://b.test:8080/p HTTP/1.1", host: "a.test", wantURL: "http://b.test:8080/p", wantHost: "b.test:8080", wantURI: "http://b.test:8080/p", wantMethod: "GET"},
+		{name: "asterisk-form for OPTIONS", line: "OPTIONS * HTTP/1.1", host: "a.test", wantURL: "*", wantHost: "a.test", wantURI: "*", wantMethod: "OPTIONS"},
+		{name: "authority-form for CONNECT", line: "CONNECT b.test:443 HTTP/1.1", host: "b.test:443", wantURL: "//b.test:443", wantHost: "b.test:443", wantURI: "b.test:443", wantMethod: "CONNECT"},
+		{name: "an extension method", line: "PURGE /cache HTTP/1.1", host: "a.test", wantURL: "/cache", wantHost: "a.test", wantURI: "/cache", wantMethod: "PURGE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := make(chan *http.Request, 1)
+			ts := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r }), nil)
+			rc := ts.dial(t)
+			io.WriteString(rc, tt.line+"\r\nHost: "+tt.host+"\r\n\r\n")
+			r := <-got
+			if r.URL.String() != tt.wantURL || r.Host != tt.wantHost || r.RequestURI != tt.wantURI || r.Method != tt.wantMethod {
+				t.Errorf("URL %q Host %q RequestURI %q Method %q; want %q %q %q %q",
+					r.URL, r.Host, r.RequestURI, r.Method, tt.wantURL, tt.wantHost, tt.wantURI, tt.wantMethod)
+			}
+		})
+	}
+}
