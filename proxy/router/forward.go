@@ -141,6 +141,17 @@ func (x *exchange) prepareHeaders(upgrade bool) {
 	}
 }
 
+// authorityFor is the upstream :authority; auto_host_rewrite uses the DNS
+// name the endpoint was resolved from (DNS clusters only, as in Envoy).
+func (x *exchange) authorityFor(host *cluster.Host) string {
+	if x.route.AutoHostRewrite {
+		if name := host.Hostname(); name != "" {
+			return name
+		}
+	}
+	return x.authority
+}
+
 // headerMillis reads and removes a milliseconds header.
 func headerMillis(h http.Header, name string) (time.Duration, bool) {
 	v, ok := h[name]
@@ -286,7 +297,7 @@ func (x *exchange) try(host *cluster.Host, attempt int) (*http.Response, error) 
 	if x.route.IncludeAttemptCount {
 		x.r.Header["X-Envoy-Attempt-Count"] = []string{strconv.Itoa(attempt)}
 	}
-	out := outRequest(ctx, x.r, x.path, x.authority, body)
+	out := outRequest(ctx, x.r, x.path, x.authorityFor(host), body)
 	x.st.RqTotal.Inc()
 	x.st.RqActive.Inc()
 	resp, err := host.Pool().RoundTrip(out)

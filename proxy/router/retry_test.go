@@ -21,7 +21,7 @@ func flaky(n int32, fail func(w http.ResponseWriter, r *http.Request)) http.Hand
 	}
 }
 
-func status(code int) func(http.ResponseWriter, *http.Request) {
+func answer(code int) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(code) }
 }
 
@@ -49,19 +49,19 @@ func TestRetries(t *testing.T) {
 		wantStat    string // another counter that must be 1
 	}{
 		{name: "a 503 is retried and the retry succeeds",
-			upstream: flaky(1, status(503)), retryPolicy: `{retry_on: 5xx, num_retries: 2}`,
+			upstream: flaky(1, answer(503)), retryPolicy: `{retry_on: 5xx, num_retries: 2}`,
 			wantStatus: 200, wantFlags: "-", wantRetries: 1, wantStat: "upstream_rq_retry_success"},
 		{name: "a request body is replayed on the retry", h2: true,
-			upstream: flaky(2, status(502)), retryPolicy: `{retry_on: gateway-error, num_retries: 3}`, body: "replay me",
+			upstream: flaky(2, answer(502)), retryPolicy: `{retry_on: gateway-error, num_retries: 3}`, body: "replay me",
 			wantStatus: 200, wantFlags: "-", wantRetries: 2, wantStat: "upstream_rq_502"},
 		{name: "retries run out with flag URX and the last answer",
-			upstream: flaky(10, status(503)), retryPolicy: `{retry_on: 5xx, num_retries: 2}`,
+			upstream: flaky(10, answer(503)), retryPolicy: `{retry_on: 5xx, num_retries: 2}`,
 			wantStatus: 503, wantFlags: "URX", wantRetries: 2, wantStat: "upstream_rq_retry_limit_exceeded"},
 		{name: "a code outside retry_on is not retried",
-			upstream: flaky(1, status(500)), retryPolicy: `{retry_on: gateway-error}`,
+			upstream: flaky(1, answer(500)), retryPolicy: `{retry_on: gateway-error}`,
 			wantStatus: 500, wantFlags: "-", wantRetries: 0},
 		{name: "retriable status codes are retried",
-			upstream: flaky(1, status(418)), retryPolicy: `{retry_on: retriable-status-codes, retriable_status_codes: [418]}`,
+			upstream: flaky(1, answer(418)), retryPolicy: `{retry_on: retriable-status-codes, retriable_status_codes: [418]}`,
 			wantStatus: 200, wantFlags: "-", wantRetries: 1},
 		{name: "an HTTP/1 reset is retried",
 			upstream: flaky(1, reset), retryPolicy: `{retry_on: reset}`,

@@ -22,7 +22,7 @@ func (x *exchange) proxyUpgrade() {
 	}
 	x.info.UpstreamHost = host.Address().String()
 	x.info.Attempts = 1
-	out := outRequest(x.ctx, x.r, x.path, x.authority, x.r.Body)
+	out := outRequest(x.ctx, x.r, x.path, x.authorityFor(host), x.r.Body)
 	x.st.RqTotal.Inc()
 	x.st.RqActive.Inc()
 	resp, upConn, upBuf, err := host.Pool().Upgrade(out)
