@@ -295,8 +295,13 @@ func (w *response) finish() bool {
 	}
 	putWriter(w.bw)
 	w.bw = nil
-	return w.err == nil && !w.closeAfter && w.status != http.StatusSwitchingProtocols
+	ok := w.err == nil && !w.closeAfter && w.status != http.StatusSwitchingProtocols
+	w.err = errAfterHandler
+	return ok
 }
+
+// errAfterHandler answers writes from a goroutine the handler left behind.
+var errAfterHandler = errors.New("http1: response used after the handler returned")
 
 // trailers collects the trailer fields: those declared in the Trailer
 // field and set after the head, and those set with http.TrailerPrefix.
@@ -350,6 +355,9 @@ var errHijackLate = errors.New("http1: hijack after the response started")
 func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.hijacked {
 		return nil, nil, http.ErrHijacked
+	}
+	if w.err == errAfterHandler {
+		return nil, nil, w.err
 	}
 	if w.status != 0 && w.status != http.StatusSwitchingProtocols {
 		return nil, nil, errHijackLate

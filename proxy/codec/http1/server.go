@@ -282,6 +282,7 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 				// Nothing answered yet: answer the framing error.
 				sc.stopBackgroundRead(w)
 				w.cancel()
+				w.err = errAfterHandler
 				sc.reject(pe)
 				return false, pe
 			}

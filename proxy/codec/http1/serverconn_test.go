@@ -345,3 +345,33 @@ func TestServerSurvivesAHandlerPanic(t *testing.T) {
 		t.Errorf("ServeConn returned %v, want the panic", err)
 	}
 }
+
+func TestServerRefusesWritesAfterTheHandlerReturned(t *testing.T) {
+	// The second request's handler uses the first request's writer: both
+	// run on the connection's goroutine, one after the other.
+	var first http.ResponseWriter
+	ts := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/first" {
+			first = w
+			w.Write([]byte("first"))
+			return
+		}
+		var problems []string
+		if _, err := first.Write([]byte("late")); err == nil {
+			problems = append(problems, "write")
+		}
+		first.(http.Flusher).Flush()
+		if _, _, err := first.(http.Hijacker).Hijack(); err == nil {
+			problems = append(problems, "hijack")
+		}
+		w.Write([]byte("accepted:" + strings.Join(problems, ",")))
+	}), nil)
+	rc := ts.dial(t)
+	io.WriteString(rc, "GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n")
+	if _, body := readResponse(t, rc.br, "GET"); body != "first" {
+		t.Fatalf("first response %q", body)
+	}
+	if _, body := readResponse(t, rc.br, "GET"); body != "accepted:" {
+		t.Errorf("the stale writer %s, want every use refused", body)
+	}
+}
