@@ -224,3 +224,25 @@ func TestMalformedReviewsGetAnErrorResponseNotACrash(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkReviewOfATypicalPod measures one admission review end to end in the handler:
+// decode the review and the pod, compute the typed patch, encode the response.
+func BenchmarkReviewOfATypicalPod(b *testing.B) {
+	h := &Handler{Injector: &inject.Config{Version: "bench"}, Metrics: NewMetrics(prometheus.NewRegistry())}
+	body := reviewFor(b, testPod(func(p *corev1.Pod) {
+		p.Spec.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+			HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}}
+		p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "MODE", Value: "prod"}, {Name: "REGION", Value: "eu"}}
+		p.Spec.Volumes = []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "web"}}}}}
+	}), admissionv1.Create)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, InjectPath, bytes.NewReader(body)))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+}
