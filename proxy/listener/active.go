@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outrider-mesh/outrider/proxy/listener/detect"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 )
@@ -54,11 +55,13 @@ type listenerStats struct {
 	cxTotal, cxDestroy, preTimeout, noChain, filterError, remoteClose *stats.Counter
 	cxActive, preActive                                               *stats.Gauge
 	cxLength                                                          *stats.Histogram
+	detect                                                            *detect.Stats
 }
 
 func newListenerStats(store *stats.Store, name string) *listenerStats {
 	sc := stats.ListenerScope(store, name)
 	return &listenerStats{
+		detect:      detect.NewStats(store, sc),
 		cxTotal:     sc.Counter("downstream_cx_total"),
 		cxDestroy:   sc.Counter("downstream_cx_destroy"),
 		cxActive:    sc.Gauge("downstream_cx_active"),

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/outrider-mesh/outrider/proxy/config"
+	"github.com/outrider-mesh/outrider/proxy/listener/detect"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 )
@@ -52,6 +53,10 @@ type Manager struct {
 	// byAddr maps every listener's configured address to it, for
 	// use_original_dst hand-off. Replaced whole by Apply.
 	byAddr atomic.Pointer[map[netip.AddrPort]*active]
+
+	// serverFirst remembers destinations that spoke first after a
+	// detection timeout (see package detect); it outlives reloads.
+	serverFirst *detect.ServerFirst
 
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -81,9 +86,10 @@ func NewManager(env *Env) *Manager {
 	}
 	sc := env.Stats.Root().Scope("listener_manager")
 	m := &Manager{
-		env:       env,
-		listeners: map[string]*active{},
-		conns:     map[net.Conn]struct{}{},
+		env:         env,
+		listeners:   map[string]*active{},
+		conns:       map[net.Conn]struct{}{},
+		serverFirst: detect.NewServerFirst(detect.DefaultMemory),
 		st: managerStats{
 			added:            sc.Counter("listener_added"),
 			modified:         sc.Counter("listener_modified"),

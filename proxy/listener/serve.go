@@ -94,7 +94,11 @@ func (a *active) runListenerFilters(cfg *listenerConfig, nc *network.Conn, c *ne
 		c.SetReadDeadline(time.Now().Add(cfg.filtersTimeout))
 		defer c.SetReadDeadline(time.Time{})
 	}
-	for _, f := range cfg.filters {
+	for i, f := range cfg.filters {
+		if cfg.disabled[i].Has(nc.Local.Port()) {
+			a.filterDisabled(f)
+			continue
+		}
 		var err error
 		switch f {
 		case originalDst:
@@ -117,8 +121,12 @@ func (a *active) runListenerFilters(cfg *listenerConfig, nc *network.Conn, c *ne
 			if nc.TransportProtocol != "" && nc.TransportProtocol != "raw_buffer" {
 				continue
 			}
+			if a.knownServerFirst(cfg, nc) {
+				continue
+			}
 			var proto string
 			proto, err = inspector.InspectHTTP(nc.Reader)
+			a.st.detect.Found(proto, err, errors.Is(err, os.ErrDeadlineExceeded))
 			if err == nil && proto != "" {
 				nc.ALPN = []string{proto}
 			}
@@ -129,6 +137,9 @@ func (a *active) runListenerFilters(cfg *listenerConfig, nc *network.Conn, c *ne
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			a.st.preTimeout.Inc()
+			if cfg.continueOnTimeout && f == httpInspector {
+				a.fallback(cfg, nc)
+			}
 			return cfg.continueOnTimeout
 		case errors.Is(err, io.EOF):
 			a.st.remoteClose.Inc()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/listener/chain"
+	"github.com/outrider-mesh/outrider/proxy/listener/detect"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 )
 
@@ -46,6 +47,8 @@ type listenerConfig struct {
 	direction         corev3.TrafficDirection
 	modifyOnly        bool // drain_type MODIFY_ONLY: not drained by StartDrain
 	filters           []listenerFilter
+	disabled          []detect.Ports // per filter: filter_disabled destination ports
+	transparent       bool           // has original_dst: detection may learn server-first destinations
 	filtersTimeout    time.Duration
 	continueOnTimeout bool
 
@@ -98,8 +101,11 @@ func translate(pb *listenerv3.Listener, env *Env, p config.Path, errs *config.Er
 	}
 	cfg.continueOnTimeout = pb.GetContinueOnListenerFiltersTimeout()
 	for i, lf := range pb.GetListenerFilters() {
-		if f, ok := translateListenerFilter(lf, p.Field("listener_filters").Index(i), errs); ok {
+		lp := p.Field("listener_filters").Index(i)
+		if f, ok := translateListenerFilter(lf, lp, errs); ok {
 			cfg.filters = append(cfg.filters, f)
+			cfg.disabled = append(cfg.disabled, detect.TranslateDisabled(lf.GetFilterDisabled(), lp.Field("filter_disabled"), errs))
+			cfg.transparent = cfg.transparent || f == originalDst
 		}
 	}
 
@@ -173,7 +179,7 @@ func typeURL(m proto.Message) string {
 }
 
 func translateListenerFilter(lf *listenerv3.ListenerFilter, p config.Path, errs *config.Errors) (listenerFilter, bool) {
-	network.RejectUnhandled(errs, lf, p, "name", "typed_config")
+	network.RejectUnhandled(errs, lf, p, "name", "typed_config", "filter_disabled")
 	tc := lf.GetTypedConfig()
 	if tc == nil {
 		errs.Addf(p.Field("typed_config"), "listener: typed_config is required")
