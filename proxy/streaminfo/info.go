@@ -26,8 +26,12 @@ type Info struct {
 	DownstreamRemote    netip.AddrPort // peer, or the address trusted from x-forwarded-for
 	DownstreamDirect    netip.AddrPort // the peer of the socket itself
 	RequestedServerName string         // SNI seen by tls_inspector
-	ListenerName        string
-	FilterChainName     string
+	// DownstreamTLS is the downstream connection's TLS session (nil for
+	// plaintext); see also Downstream, which falls back to the request's
+	// context.
+	DownstreamTLS   *TLS
+	ListenerName    string
+	FilterChainName string
 
 	// Request.
 	Request   *http.Request // the request as the filters see it; nil for TCP
@@ -46,7 +50,8 @@ type Info struct {
 	UpstreamHost                   string // "ip:port" of the last attempt's endpoint
 	UpstreamLocal                  string // local address of the upstream connection
 	UpstreamTransportFailureReason string
-	Attempts                       int // upstream attempts made (1 + retries)
+	UpstreamTLS                    *TLS // the last attempt's upstream TLS session, nil for plaintext
+	Attempts                       int  // upstream attempts made (1 + retries)
 
 	// Response.
 	ResponseCode          int
