@@ -82,7 +82,7 @@ func TestParseRejects(t *testing.T) {
 			parts: map[string]string{"FILTERS": `
 - name: envoy.filters.network.tcp_proxy
   typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: x, cluster: backend }`},
-			want: []string{hcm0 + ".http_filters[0]: envoy.filters.network.tcp_proxy cannot be used here (expected envoy.filters.http.router)"},
+			want: []string{hcm0 + ".http_filters[0]: envoy.filters.network.tcp_proxy cannot be used here (expected envoy.filters.http.router, outrider.filters.http.destination_stats)"},
 		},
 		{
 			name:  "a typed_config without @type is rejected",

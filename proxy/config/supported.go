@@ -1,5 +1,7 @@
 package config
 
+import "github.com/outrider-mesh/outrider/proxy/deststats/deststatspb"
+
 // This file is the supported subset of Envoy's v3 API: every field the
 // proxy implements, message by message. A field that is set in a
 // configuration and is not listed here is rejected at load with its path;
@@ -46,6 +48,7 @@ const (
 	typeUpstreamHTTP    = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 	typePreserveCase    = "envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig"
 	typePreviousHosts   = "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+	typeDestStats       = deststatspb.FullName // Outrider's own HTTP filter (package deststats)
 	typeURLPrefix       = "type.googleapis.com/"
 	upstreamHTTPOptions = typeUpstreamHTTP // the typed_extension_protocol_options key
 )
@@ -65,6 +68,7 @@ var extensionNames = map[string]string{
 	typeUpstreamHTTP:  "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
 	typePreserveCase:  "envoy.http.stateful_header_formatters.preserve_case",
 	typePreviousHosts: "envoy.retry_host_predicates.previous_hosts",
+	typeDestStats:     deststatspb.ExtensionName,
 }
 
 // accessLog is the access_log field wherever it appears.
@@ -112,8 +116,23 @@ var supported = map[string]map[string]fieldRule{
 		"bind_to_port":                         allow, // default true; false: only reachable through use_original_dst
 	},
 	"envoy.config.listener.v3.ListenerFilter": {
-		"name":         allow,
-		"typed_config": typed(typeOriginalDst, typeTLSInspector, typeHTTPInspector),
+		"name":            allow,
+		"typed_config":    typed(typeOriginalDst, typeTLSInspector, typeHTTPInspector),
+		"filter_disabled": allow, // the filter is skipped for connections to these destination ports
+	},
+	"envoy.config.listener.v3.ListenerFilterChainMatchPredicate": {
+		"or_match":               allow,
+		"and_match":              allow,
+		"not_match":              allow,
+		"any_match":              allow,
+		"destination_port_range": allow, // [start, end)
+	},
+	"envoy.config.listener.v3.ListenerFilterChainMatchPredicate.MatchSet": {
+		"rules": allow,
+	},
+	"envoy.type.v3.Int32Range": {
+		"start": allow,
+		"end":   allow,
 	},
 	"envoy.config.listener.v3.FilterChain": {
 		"name":               allow, // descriptive
@@ -168,6 +187,7 @@ var supported = map[string]map[string]fieldRule{
 		"common_http_protocol_options": allow, // idle_timeout only (downstream)
 		"http_protocol_options":        allow, // HTTP/1 downstream options
 		"server_name":                  allow, // Server header value, default "envoy"
+		"server_header_transformation": allow, // default OVERWRITE; PASS_THROUGH keeps the upstream's
 		"max_request_headers_kb":       allow, // default 60; larger requests get 431
 		"stream_idle_timeout":          allow, // default 5m; 0 disables
 		"request_timeout":              allow, // default disabled
@@ -182,7 +202,11 @@ var supported = map[string]map[string]fieldRule{
 	},
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter": {
 		"name":         allow,
-		"typed_config": typed(typeRouter),
+		"typed_config": typed(typeRouter, typeDestStats),
+	},
+	typeDestStats: {
+		"stat_prefix":      allow, // required: destination.<stat_prefix>.* stats
+		"max_destinations": allow, // default 256; later destinations count under "overflow"
 	},
 	typeRouter: {
 		"suppress_envoy_headers": allow, // default false: x-envoy-* headers are added

@@ -19,6 +19,8 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/http/header_formatters/preserve_case/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+
+	_ "github.com/outrider-mesh/outrider/proxy/deststats/deststatspb"
 )
 
 // supportedTypes resolves google.protobuf.Any type URLs to the supported

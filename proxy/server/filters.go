@@ -4,6 +4,8 @@ import (
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/outrider-mesh/outrider/proxy/deststats"
+	"github.com/outrider-mesh/outrider/proxy/deststats/deststatspb"
 	"github.com/outrider-mesh/outrider/proxy/httpfilter"
 	"github.com/outrider-mesh/outrider/proxy/router"
 )
@@ -14,7 +16,8 @@ import (
 // place where the HTTP filter stack is assembled.
 func httpFilters() map[string]httpfilter.Factory {
 	return map[string]httpfilter.Factory{
-		typeURL(&routerv3.Router{}): router.Factory, // forwards upstream: retries, timeouts, pools
+		deststatspb.TypeURL:         deststats.Factory, // per-destination request stats (the sidecar's outbound and inbound)
+		typeURL(&routerv3.Router{}): router.Factory,    // forwards upstream: retries, timeouts, pools
 	}
 }
 
