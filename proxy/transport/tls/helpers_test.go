@@ -2,8 +2,8 @@ package tls
 
 import (
 	"context"
-	"io"
 	cryptotls "crypto/tls"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -102,7 +102,7 @@ func (p *pki) mtlsServer() *tlsv3.DownstreamTlsContext {
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsCertificates: []*tlsv3.TlsCertificate{p.cert("server")},
 			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
-				TrustedCa:                  file(p.path("ca.pem")),
+				TrustedCa:                 file(p.path("ca.pem")),
 				MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{uriSAN(clientID)},
 			}},
 		},
@@ -117,7 +117,7 @@ func (p *pki) mtlsClient() *tlsv3.UpstreamTlsContext {
 		CommonTlsContext: &tlsv3.CommonTlsContext{
 			TlsCertificates: []*tlsv3.TlsCertificate{p.cert("client")},
 			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
-				TrustedCa:                  file(p.path("ca.pem")),
+				TrustedCa:                 file(p.path("ca.pem")),
 				MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{uriSAN(serverID)},
 			}},
 		},

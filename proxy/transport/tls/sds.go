@@ -14,6 +14,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/fsnotify/fsnotify"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
 
@@ -85,7 +86,12 @@ func (r *Registry) sdsSource(sc *tlsv3.SdsSecretConfig, kind secretKind, p confi
 		errs.Addf(cp, "tls: static_resources.secrets are not supported yet; use a file-based sds_config (path_config_source)")
 		return nil
 	}
-	rejectUnhandled(errs, cs, cp, "path_config_source", "path", "resource_api_version")
+	for _, f := range []string{"ads", "api_config_source", "self"} {
+		if cs.ProtoReflect().Has(cs.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(f))) {
+			errs.Addf(cp.Field(f), "tls: %s is not supported: only file-based SDS (path_config_source) is", f)
+		}
+	}
+	rejectUnhandled(errs, cs, cp, "path_config_source", "path", "resource_api_version", "ads", "api_config_source", "self")
 	if v := cs.GetResourceApiVersion(); v != corev3.ApiVersion_V3 {
 		errs.Addf(cp.Field("resource_api_version"), "tls: only V3 is supported")
 	}
@@ -104,7 +110,9 @@ func (r *Registry) sdsSource(sc *tlsv3.SdsSecretConfig, kind secretKind, p confi
 	case cs.GetPath() != "":
 		key.path = cs.GetPath()
 	default:
-		errs.Addf(cp, "tls: only file-based SDS (path_config_source) is supported")
+		if len(*errs) == before {
+			errs.Addf(cp, "tls: only file-based SDS (path_config_source) is supported")
+		}
 		return nil
 	}
 	if key.path == "" {
