@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/outrider-mesh/outrider/version"
 	"io"
 	"os"
 	"strings"
@@ -32,7 +33,7 @@ func injectorFlags(fs *flag.FlagSet) func() (*inject.Config, error) {
 		raw[name] = fs.String(name, dflt, "proxy resource "+strings.TrimPrefix(name, "proxy-")+` ("0": none)`)
 	}
 	return func() (*inject.Config, error) {
-		cfg.Version = buildVersion()
+		cfg.Version = version.String()
 		cfg.ClassicSidecar = !*native
 		switch p := corev1.PullPolicy(*pull); p {
 		case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:

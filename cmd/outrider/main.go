@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/outrider-mesh/outrider/version"
 	"io"
 	"os"
 	"os/signal"
@@ -111,6 +112,6 @@ func runVersion(_ context.Context, args []string, env *stdio) error {
 	if err := parse(newFlags("version", "", env), args); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.out, buildVersion())
+	fmt.Fprintln(env.out, version.String())
 	return nil
 }

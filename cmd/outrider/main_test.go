@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/outrider-mesh/outrider/version"
 	"io"
 	"net"
 	"net/http"
@@ -50,7 +51,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "no command prints usage", wantCode: 2, wantErrOut: "Commands:"},
 		{name: "an unknown command is a usage error", args: []string{"frobnicate"}, wantCode: 2, wantErrOut: `unknown command "frobnicate"`},
 		{name: "help lists every command", args: []string{"help"}, wantCode: 0, wantErrOut: "uninject"},
-		{name: "version prints the version", args: []string{"version"}, wantCode: 0, wantOut: buildVersion()},
+		{name: "version prints the version", args: []string{"version"}, wantCode: 0, wantOut: version.String()},
 		{name: "inject reads a file", args: []string{"inject", "-f", "testdata/pod.yaml"}, wantCode: 0, wantOut: "name: outrider-proxy"},
 		{name: "inject reads standard input", args: []string{"inject", "-f", "-"}, stdin: string(pod), wantCode: 0, wantOut: "name: outrider-init"},
 		{name: "inject takes the proxy image from a flag", args: []string{"inject", "-f", "-", "-proxy-image", "registry.local/proxy:1"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/outrider-mesh/outrider/version"
 	"log/slog"
 	"net"
 	"os"
@@ -111,7 +112,7 @@ func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook: kubernetes client: %w", err)
 	}
-	cfg.UserAgent = "outrider-webhook/" + buildVersion()
+	cfg.UserAgent = "outrider-webhook/" + version.String()
 	return kubernetes.NewForConfig(cfg)
 }
 
