@@ -4,12 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/outrider-mesh/outrider/version"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/outrider-mesh/outrider/version"
 	"github.com/outrider-mesh/outrider/inject"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"

@@ -7,11 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/outrider-mesh/outrider/version"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/outrider-mesh/outrider/version"
 )
 
 // command is one subcommand. Adding a subcommand is adding a row to commands.

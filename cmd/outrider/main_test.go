@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"github.com/outrider-mesh/outrider/version"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outrider-mesh/outrider/version"
 	"github.com/outrider-mesh/outrider/inject"
 	"github.com/outrider-mesh/outrider/webhook/certs"
 	admissionv1 "k8s.io/api/admission/v1"

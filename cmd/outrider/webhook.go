@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/outrider-mesh/outrider/version"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 
+	"github.com/outrider-mesh/outrider/version"
 	"github.com/outrider-mesh/outrider/webhook"
 	"github.com/outrider-mesh/outrider/webhook/certs"
 	"github.com/prometheus/client_golang/prometheus"
