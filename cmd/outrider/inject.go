@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/outrider-mesh/outrider/version"
 	"github.com/outrider-mesh/outrider/inject"
+	"github.com/outrider-mesh/outrider/version"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )

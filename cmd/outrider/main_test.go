@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outrider-mesh/outrider/version"
 	"github.com/outrider-mesh/outrider/inject"
+	"github.com/outrider-mesh/outrider/version"
 	"github.com/outrider-mesh/outrider/webhook/certs"
 	admissionv1 "k8s.io/api/admission/v1"
 	"sigs.k8s.io/yaml"
