@@ -87,6 +87,11 @@ func (c *Config) readOptions(meta *metav1.ObjectMeta, at *field.Path) (options, 
 	}
 	ports := map[string]string{}
 	cidrs := map[string]string{}
+	if v, ok := meta.Labels[LabelInject]; ok && v != enabled && v != disable {
+		// "true"/"false" (Istio's spelling) would otherwise be silently ignored.
+		errs = append(errs, field.Invalid(at.Child("metadata", "labels").Key(LabelInject), v,
+			fmt.Sprintf("want %q or %q", enabled, disable)))
+	}
 
 	for key, v := range meta.Annotations {
 		if !strings.HasPrefix(key, prefix) {
@@ -161,7 +166,7 @@ func (c *Config) readOptions(meta *metav1.ObjectMeta, at *field.Path) (options, 
 	if len(errs) > 0 {
 		// Map order is random; messages should not be.
 		slices.SortFunc(errs, func(a, b *field.Error) int { return strings.Compare(a.Field, b.Field) })
-		return o, invalid("invalid annotations", errs)
+		return o, invalid("bad labels or annotations", errs)
 	}
 	// Flag order is fixed so the injected spec, and its golden file, are stable.
 	o.initArgs = []string{"--inbound-ports=" + orStar(ports[AnnotationInboundPorts])}
