@@ -62,7 +62,7 @@ type options struct {
 }
 
 // readOptions applies meta's annotations to c, reporting every bad one with its path.
-func (c *Config) readOptions(meta *metav1.ObjectMeta, at *field.Path) (options, error) {
+func (c *Config) readOptions(meta *metav1.ObjectMeta, at *field.Path) (options, field.ErrorList) {
 	o := options{
 		native:        !c.ClassicSidecar,
 		image:         c.proxyImage(),
@@ -166,7 +166,7 @@ func (c *Config) readOptions(meta *metav1.ObjectMeta, at *field.Path) (options, 
 	if len(errs) > 0 {
 		// Map order is random; messages should not be.
 		slices.SortFunc(errs, func(a, b *field.Error) int { return strings.Compare(a.Field, b.Field) })
-		return o, invalid("bad labels or annotations", errs)
+		return o, errs
 	}
 	// Flag order is fixed so the injected spec, and its golden file, are stable.
 	o.initArgs = []string{"--inbound-ports=" + orStar(ports[AnnotationInboundPorts])}

@@ -52,14 +52,8 @@ func (c *Config) Inject(t Template) (Result, error) {
 		return Result{Skip: skip}, nil
 	}
 	at := fieldPath(t.Path)
-	o, err := c.readOptions(t.Meta, at)
-	if err != nil {
-		return Result{}, err
-	}
-	if err := checkUIDs(t.Spec, at); err != nil {
-		return Result{}, err
-	}
-	if err := checkNames(t.Spec, at); err != nil {
+	o, bad := c.readOptions(t.Meta, at)
+	if err := problems(bad, append(checkUIDs(t.Spec, at), checkNames(t.Spec, at)...)); err != nil {
 		return Result{}, err
 	}
 
@@ -149,7 +143,7 @@ func decide(t Template) Skip {
 
 // checkUIDs refuses pods whose application runs as the proxy's UID or GID: the redirect
 // rules exempt that owner, so its traffic would silently bypass the proxy.
-func checkUIDs(spec *corev1.PodSpec, at *field.Path) error {
+func checkUIDs(spec *corev1.PodSpec, at *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	podUID, podGID := int64(-1), int64(-1)
 	if sc := spec.SecurityContext; sc != nil {
@@ -187,11 +181,11 @@ func checkUIDs(spec *corev1.PodSpec, at *field.Path) error {
 			}
 		}
 	}
-	return refused(errs)
+	return errs
 }
 
 // checkNames refuses pods that already use a name the injector needs.
-func checkNames(spec *corev1.PodSpec, at *field.Path) error {
+func checkNames(spec *corev1.PodSpec, at *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, ctr := range spec.InitContainers {
 		if ctr.Name == InitName {
@@ -208,30 +202,29 @@ func checkNames(spec *corev1.PodSpec, at *field.Path) error {
 			errs = append(errs, field.Duplicate(at.Child("spec", "volumes").Index(i).Child("name"), CertVolume))
 		}
 	}
-	return refused(errs)
+	return errs
 }
 
-// refused wraps errs, if any, as an ErrRefused.
-func refused(errs field.ErrorList) error {
-	if len(errs) == 0 {
+// problems reports every bad setting and every reason to refuse at once, one per line,
+// each naming its field. Refusals make the error an ErrRefused.
+func problems(bad, refused field.ErrorList) error {
+	if len(bad)+len(refused) == 0 {
 		return nil
 	}
-	e := invalid("refused", errs).(*fieldErrors)
-	e.kind = ErrRefused
-	return e
-}
-
-// invalid lists every problem, one per line, each naming its field.
-func invalid(what string, errs field.ErrorList) error {
-	if len(errs) == 0 {
-		return nil
+	what := "bad labels or annotations"
+	var kind error
+	switch {
+	case len(refused) > 0 && len(bad) > 0:
+		what, kind = "refused, and bad labels or annotations", ErrRefused
+	case len(refused) > 0:
+		what, kind = "refused", ErrRefused
 	}
 	var b strings.Builder
 	b.WriteString("inject: " + what + ":")
-	for _, e := range errs {
+	for _, e := range append(bad, refused...) {
 		b.WriteString("\n  " + e.Error())
 	}
-	return &fieldErrors{msg: b.String(), list: errs}
+	return &fieldErrors{msg: b.String(), list: append(bad, refused...), kind: kind}
 }
 
 // fieldErrors keeps the field errors available to errors.As callers.
