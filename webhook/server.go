@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -57,6 +58,7 @@ func (s *Server) metricsMux() *http.ServeMux {
 func (s *Server) ServeTLS(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Mux(),
+		ErrorLog:          s.errorLog(),
 		ReadHeaderTimeout: 10 * time.Second,
 		// The API server gives a webhook at most 30 s.
 		ReadTimeout:  30 * time.Second,
@@ -72,8 +74,18 @@ func (s *Server) ServeTLS(ctx context.Context, l net.Listener) error {
 // ServeMetrics serves /metrics and /healthz over plain HTTP on l until ctx ends, for
 // Prometheus and the kubelet, which need no TLS.
 func (s *Server) ServeMetrics(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: s.metricsMux(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.metricsMux(), ErrorLog: s.errorLog(), ReadHeaderTimeout: 10 * time.Second}
 	return serve(ctx, srv, l)
+}
+
+// errorLog routes net/http's own messages, mostly TLS handshakes from TCP health checks
+// and port scans, to the structured log at debug level.
+func (s *Server) errorLog() *log.Logger {
+	l := s.Log
+	if l == nil {
+		l = slog.Default()
+	}
+	return slog.NewLogLogger(l.Handler(), slog.LevelDebug)
 }
 
 func serve(ctx context.Context, srv *http.Server, l net.Listener) error {
