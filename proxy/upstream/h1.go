@@ -71,7 +71,7 @@ func (p *Pool) getH1(req *http.Request) (*h1Conn, error) {
 		if !isOverflow(err) {
 			return nil, err
 		}
-		if err := p.wait(ctx, ch); err != nil {
+		if err := p.waitForConnection(ctx, ch); err != nil {
 			return nil, err
 		}
 	}

@@ -71,11 +71,21 @@ func (p *Pool) getH2(req *http.Request) (*h2Conn, error) {
 		}
 		ch := p.changed
 		dial := !p.h2Dialing
-		p.h2Dialing = dial || p.h2Dialing
+		p.h2Dialing = true
+		gen := p.h2DialGen
 		p.mu.Unlock()
 
 		if !dial {
 			if err := p.wait(ctx, ch); err != nil {
+				return nil, err
+			}
+			// Like Envoy, fail the requests that waited for a connection
+			// that could not be made, instead of dialing again for each.
+			p.mu.Lock()
+			failed := p.h2DialGen != gen && p.h2DialErr != nil
+			err := p.h2DialErr
+			p.mu.Unlock()
+			if failed {
 				return nil, err
 			}
 			continue
@@ -83,14 +93,19 @@ func (p *Pool) getH2(req *http.Request) (*h2Conn, error) {
 		c, err := p.dialH2(req)
 		p.mu.Lock()
 		p.h2Dialing = false
+		p.h2DialGen++
+		p.h2DialErr = nil
 		if c != nil {
 			p.h2 = append(p.h2, c)
+		} else if !isOverflow(err) {
+			p.h2DialErr = err
 		}
 		p.signalLocked()
+		ch = p.changed
 		p.mu.Unlock()
 		if err != nil {
-			if errors.Is(err, failure.ErrOverflow) {
-				if err := p.wait(ctx, ch); err != nil {
+			if isOverflow(err) {
+				if err := p.waitForConnection(ctx, ch); err != nil {
 					return nil, err
 				}
 				continue
@@ -108,6 +123,12 @@ func (p *Pool) dialH2(req *http.Request) (*h2Conn, error) {
 	cc, err := p.h2t.NewClientConn(conn)
 	if err != nil {
 		conn.Close()
+		return nil, failure.ErrConnectFailure.With(fmt.Errorf("upstream: http2 handshake with %s: %w", p.addr, err))
+	}
+	// A PING round trip guarantees that the server's SETTINGS (its stream
+	// limit) have been read before requests are spread over the connection.
+	if err := cc.Ping(req.Context()); err != nil {
+		cc.Close()
 		return nil, failure.ErrConnectFailure.With(fmt.Errorf("upstream: http2 handshake with %s: %w", p.addr, err))
 	}
 	p.stats.CxHTTP2Total.Inc()

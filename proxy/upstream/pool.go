@@ -51,12 +51,12 @@ type Options struct {
 // Pool is the connection pool of one endpoint. It is safe for concurrent
 // use; its lock is held only to take or return a connection.
 type Pool struct {
-	addr    netip.AddrPort
-	dialer  *Dialer
-	opts    *Options
-	limits  Limits
-	stats   *Stats
-	h2t     *http2.Transport
+	addr   netip.AddrPort
+	dialer *Dialer
+	opts   *Options
+	limits Limits
+	stats  *Stats
+	h2t    *http2.Transport
 
 	// Host counts this endpoint's connections and requests.
 	Host HostStats
@@ -65,6 +65,8 @@ type Pool struct {
 	idle      []*h1Conn // HTTP/1.1 connections waiting for a request, most recent last
 	h2        []*h2Conn
 	h2Dialing bool
+	h2DialGen uint64        // dials finished
+	h2DialErr error         // how the last dial failed, nil if it succeeded
 	changed   chan struct{} // closed and replaced whenever capacity may have appeared
 	closed    bool
 }
@@ -195,6 +197,25 @@ var errPoolClosed = errors.New("upstream: pool closed")
 func (p *Pool) wait(ctx context.Context, ch <-chan struct{}) error {
 	select {
 	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("upstream: waiting for a connection to %s: %w", p.addr, ctx.Err())
+	}
+}
+
+// overflowRecheck is how often a request blocked by max_connections looks
+// again: the threshold is shared by every endpoint of the cluster, so a
+// connection closing in another pool does not wake this one.
+const overflowRecheck = 20 * time.Millisecond
+
+// waitForConnection waits for this pool to change or for overflowRecheck.
+func (p *Pool) waitForConnection(ctx context.Context, ch <-chan struct{}) error {
+	t := time.NewTimer(overflowRecheck)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-t.C:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("upstream: waiting for a connection to %s: %w", p.addr, ctx.Err())
