@@ -212,6 +212,7 @@ func TestWebhookInjectsThePodsItsSelectorsChoose(t *testing.T) {
 		pod          *corev1.Pod
 		wantInjected bool
 		wantWarning  string
+		check        func(*testing.T, *corev1.Pod)
 	}{
 		{name: "a pod in a labelled namespace is injected", ns: "meshed", pod: appPod("a", nil), wantInjected: true},
 		{name: "a pod labelled disabled is not", ns: "meshed", pod: appPod("b", func(p *corev1.Pod) { p.Labels[inject.LabelInject] = "disabled" })},
@@ -226,6 +227,19 @@ func TestWebhookInjectsThePodsItsSelectorsChoose(t *testing.T) {
 		{name: "a pod with a bad annotation is created without the sidecar and a warning", ns: "meshed",
 			pod:         appPod("f", func(p *corev1.Pod) { p.Annotations = map[string]string{inject.AnnotationDrainTime: "soon"} }),
 			wantWarning: "outrider.io/drain-time"},
+		{name: "a pod with its own init containers, volumes and annotations keeps them after ours", ns: "meshed", wantInjected: true,
+			pod: appPod("busy", func(p *corev1.Pod) {
+				p.Annotations = map[string]string{"team": "web"}
+				p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox:1.36"}}
+				p.Spec.Volumes = []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+			}), check: func(t *testing.T, p *corev1.Pod) {
+				if n := len(p.Spec.InitContainers); n != 3 || p.Spec.InitContainers[2].Name != "setup" {
+					t.Errorf("init containers = %v, want outrider-init, outrider-proxy, setup", p.Spec.InitContainers)
+				}
+				if len(p.Spec.Volumes) != 2 || p.Spec.Volumes[0].Name != "cache" || p.Annotations["team"] != "web" {
+					t.Errorf("the pod's own volumes or annotations changed: %v %v", p.Spec.Volumes, p.Annotations)
+				}
+			}},
 		{name: "a pod in an unlabelled namespace is not", ns: "plain", pod: appPod("g", nil)},
 		{name: "a pod labelled enabled in an unlabelled namespace is", ns: "plain", pod: appPod("h", optIn), wantInjected: true},
 		{name: "a namespace labelled disabled wins over the pod's label", ns: "opted-out", pod: appPod("i", optIn)},
@@ -245,6 +259,9 @@ func TestWebhookInjectsThePodsItsSelectorsChoose(t *testing.T) {
 			}
 			if w := warn.all()[before:]; tt.wantWarning != "" && !strings.Contains(w, tt.wantWarning) {
 				t.Errorf("warnings %q do not mention %q", w, tt.wantWarning)
+			}
+			if tt.check != nil {
+				tt.check(t, got)
 			}
 		})
 	}
