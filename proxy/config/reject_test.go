@@ -103,11 +103,11 @@ func TestParseRejects(t *testing.T) {
 		},
 		{
 			name:  "fields planned in other issues are not supported yet",
-			parts: map[string]string{"CLUSTER": "outlier_detection: {}\nhealth_checks: [{ timeout: 1s }]\ntransport_socket: { name: envoy.transport_sockets.tls }"},
+			parts: map[string]string{"CLUSTER": "outlier_detection: {}\nhealth_checks: [{ timeout: 1s }]\ntransport_socket_matches: [{ name: by-label }]"},
 			want: []string{
 				cluster0 + ".outlier_detection: outlier_detection is not supported yet",
 				cluster0 + ".health_checks: health_checks is not supported yet",
-				cluster0 + ".transport_socket: transport_socket is not supported yet",
+				cluster0 + ".transport_socket_matches: transport_socket_matches is not supported yet",
 			},
 		},
 		{

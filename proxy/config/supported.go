@@ -138,6 +138,7 @@ var supported = map[string]map[string]fieldRule{
 		"name":               allow, // descriptive
 		"filter_chain_match": allow,
 		"filters":            allow,
+		// transport_socket (TLS) and its timeout: supported_tls.go.
 	},
 	"envoy.config.listener.v3.FilterChainMatch": {
 		"destination_port":      allow,
@@ -487,15 +488,12 @@ var supported = map[string]map[string]fieldRule{
 var later = map[string]map[string]bool{
 	"envoy.config.bootstrap.v3.Bootstrap":                 {"dynamic_resources": true},
 	"envoy.config.bootstrap.v3.Bootstrap.StaticResources": {"secrets": true},
-	"envoy.config.listener.v3.FilterChain":                {"transport_socket": true, "transport_socket_connect_timeout": true},
 	"envoy.config.cluster.v3.Cluster": {
-		"transport_socket":         true,
 		"transport_socket_matches": true,
 		"health_checks":            true,
 		"outlier_detection":        true,
 	},
-	typeHCM:          {"rds": true},
-	typeUpstreamHTTP: {"auto_config": true},
+	typeHCM: {"rds": true},
 }
 
 // hints explain how to say the same thing in the supported subset.
@@ -515,13 +513,10 @@ var hints = map[string]map[string]string{
 
 // laterTypes are typed_config types other issues will implement.
 var laterTypes = map[string]bool{
-	"envoy.extensions.filters.http.fault.v3.HTTPFault":                      true,
-	"envoy.extensions.filters.http.rbac.v3.RBAC":                            true,
-	"envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit":       true,
-	"envoy.extensions.filters.http.ratelimit.v3.RateLimit":                  true,
-	"envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext":        true,
-	"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext":          true,
-	"envoy.extensions.upstreams.http.v3.HttpProtocolOptions.AutoHttpConfig": true,
+	"envoy.extensions.filters.http.fault.v3.HTTPFault":                true,
+	"envoy.extensions.filters.http.rbac.v3.RBAC":                      true,
+	"envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit": true,
+	"envoy.extensions.filters.http.ratelimit.v3.RateLimit":            true,
 }
 
 // laterNames are the extension names of laterTypes, for configs whose
@@ -531,7 +526,6 @@ var laterNames = map[string]bool{
 	"envoy.filters.http.rbac":            true,
 	"envoy.filters.http.local_ratelimit": true,
 	"envoy.filters.http.ratelimit":       true,
-	"envoy.transport_sockets.tls":        true,
 }
 
 // retryOnTokens are the retry_on conditions the router implements.

@@ -12,6 +12,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/listener/detect"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/transport/tls"
 )
 
 // active is one named listener: its socket survives reloads that keep
@@ -56,12 +57,15 @@ type listenerStats struct {
 	cxActive, preActive                                               *stats.Gauge
 	cxLength                                                          *stats.Histogram
 	detect                                                            *detect.Stats
+	scope                                                             stats.Scope
+	ssl                                                               atomic.Pointer[tls.Stats] // created on the first TLS handshake
 }
 
 func newListenerStats(store *stats.Store, name string) *listenerStats {
 	sc := stats.ListenerScope(store, name)
 	return &listenerStats{
 		detect:      detect.NewStats(store, sc),
+		scope:       sc,
 		cxTotal:     sc.Counter("downstream_cx_total"),
 		cxDestroy:   sc.Counter("downstream_cx_destroy"),
 		cxActive:    sc.Gauge("downstream_cx_active"),

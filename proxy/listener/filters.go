@@ -101,7 +101,7 @@ func adoptRoutes(prev, next *listenerConfig) *listenerConfig {
 				o.AdoptRoutes(n)
 			}
 		}
-		return &filterChain{name: nw.name, filter: old.filter}
+		return &filterChain{name: nw.name, filter: old.filter, tls: nw.tls}
 	}
 	out := *next
 	out.chains = make([]*filterChain, len(next.chains))

@@ -79,7 +79,7 @@ func (a *active) handle(nc *network.Conn, c *net.TCPConn, handedOff bool) {
 	a.st.cxTotal.Inc()
 	a.st.cxActive.Inc()
 	start := time.Now()
-	fc.filter.ServeConn(a.m.ctx, nc)
+	a.serveChain(fc, nc)
 	a.st.cxActive.Dec()
 	a.st.cxDestroy.Inc()
 	a.st.cxLength.Record(uint64(time.Since(start).Milliseconds()))

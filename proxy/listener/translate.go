@@ -62,6 +62,7 @@ type listenerConfig struct {
 type filterChain struct {
 	name   string
 	filter network.Filter
+	tls    *chainTLS // transport_socket; nil: the connection is passed on as it is
 }
 
 var supportedListenerFields = []string{
@@ -272,8 +273,9 @@ func translateCIDRs(rs []*corev3.CidrRange, p config.Path, errs *config.Errors) 
 }
 
 func translateChain(fc *listenerv3.FilterChain, env *Env, p config.Path, errs *config.Errors) *filterChain {
-	network.RejectUnhandled(errs, fc, p, "filter_chain_match", "filters", "name", "metadata")
-	out := &filterChain{name: fc.GetName()}
+	network.RejectUnhandled(errs, fc, p, "filter_chain_match", "filters", "name", "metadata",
+		"transport_socket", "transport_socket_connect_timeout")
+	out := &filterChain{name: fc.GetName(), tls: translateChainTLS(fc, env, p, errs)}
 	filters := fc.GetFilters()
 	if len(filters) != 1 {
 		errs.Addf(p.Field("filters"), "listener: exactly one network filter (tcp_proxy or http_connection_manager) is supported, got %d", len(filters))

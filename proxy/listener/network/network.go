@@ -21,6 +21,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/httpfilter"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
+	"github.com/outrider-mesh/outrider/proxy/transport/tls"
 )
 
 // Conn is one accepted downstream connection handed to a network filter.
@@ -45,6 +46,11 @@ type Conn struct {
 
 	ListenerName    string
 	FilterChainName string
+
+	// TLS is the session of a connection the listener terminated TLS on
+	// (the chain's transport_socket); nil otherwise. Conn and Reader then
+	// carry the decrypted stream.
+	TLS *streaminfo.TLS
 }
 
 // Filter is a translated terminal network filter. One value serves every
@@ -93,6 +99,9 @@ type Env struct {
 	DrainTime time.Duration
 	// Log receives operational messages; nil means slog.Default().
 	Log *slog.Logger
+	// TLS holds the SDS secrets and live TLS contexts (for /certs) of
+	// filter chains' transport sockets; nil means tls.Default().
+	TLS *tls.Registry
 }
 
 // Logger returns the env's logger, never nil.
@@ -150,4 +159,12 @@ func AddrPort(a net.Addr) netip.AddrPort {
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap
+}
+
+// TLSRegistry returns the env's TLS registry, never nil.
+func (e *Env) TLSRegistry() *tls.Registry {
+	if e == nil || e.TLS == nil {
+		return tls.Default()
+	}
+	return e.TLS
 }
