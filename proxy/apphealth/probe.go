@@ -100,7 +100,6 @@ func newHTTPProber(a *HTTPGetAction, podIP string) *httpProber {
 			DisableKeepAlives: true,
 			// The kubelet does not verify the application's certificate either.
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // probe semantics
-			Proxy:           nil,
 		},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			// Like the kubelet: follow redirects on the same host; a redirect elsewhere

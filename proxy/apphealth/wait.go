@@ -26,7 +26,7 @@ func Wait(ctx context.Context, url string, timeout time.Duration) error {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	// Short first intervals: applications should start within a fraction of a second of
 	// the proxy being ready; later ones back off so a slow start costs little.
 	interval := 20 * time.Millisecond
