@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
@@ -360,5 +361,51 @@ func TestTranslationRejectsWhatItDoesNotImplement(t *testing.T) {
 				t.Error("a failed Update changed the cluster set")
 			}
 		})
+	}
+}
+
+func TestAdminClustersPageListsHostsAndThresholds(t *testing.T) {
+	ln := listen(t)
+	m, _ := newManager(t, staticCluster("backend", ln.Addr().String())+
+		"  circuit_breakers: {thresholds: [{max_retries: 5}]}\n")
+	c := m.Get("backend")
+	h, _ := c.Pick(nil)
+	conn, err := c.DialTCP(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var text strings.Builder
+	m.WriteClusters(&text, false)
+	for _, want := range []string{
+		"backend::default_priority::max_retries::5\n",
+		"backend::default_priority::max_connections::1024\n",
+		"backend::" + ln.Addr().String() + "::cx_active::1\n",
+		"backend::" + ln.Addr().String() + "::cx_total::1\n",
+		"backend::" + ln.Addr().String() + "::health_flags::healthy\n",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text page lacks %q:\n%s", want, text.String())
+		}
+	}
+	var js strings.Builder
+	m.WriteClusters(&js, true)
+	var doc struct {
+		ClusterStatuses []struct {
+			Name         string
+			HostStatuses []struct {
+				Address struct {
+					SocketAddress struct {
+						PortValue int `json:"port_value"`
+					} `json:"socket_address"`
+				}
+			} `json:"host_statuses"`
+		} `json:"cluster_statuses"`
+	}
+	if err := json.Unmarshal([]byte(js.String()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.ClusterStatuses) != 1 || doc.ClusterStatuses[0].HostStatuses[0].Address.SocketAddress.PortValue != int(netip.MustParseAddrPort(ln.Addr().String()).Port()) {
+		t.Errorf("JSON page: %s", js.String())
 	}
 }
