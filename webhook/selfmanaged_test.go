@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,9 +120,12 @@ func TestSelfManagedCertificateReplicasAgreeOnOneSecret(t *testing.T) {
 
 	// The webhook is served by replica A; the configuration starts without a caBundle,
 	// as `kubectl apply -k manifests/` leaves it.
+	var logs lockedBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
 	replicas := make([]*certs.SelfManaged, 2)
 	for i := range replicas {
 		replicas[i] = &certs.SelfManaged{
+			Log:    log.With("replica", i),
 			Client: asWebhook(cfg), Namespace: installNS, Name: secretName, WebhookConfig: webhookName,
 			DNSNames: []string{"outrider-webhook.outrider-system.svc"}, IPs: []net.IP{net.ParseIP("127.0.0.1")},
 			Resync: time.Minute,
@@ -151,6 +156,9 @@ func TestSelfManagedCertificateReplicasAgreeOnOneSecret(t *testing.T) {
 		}
 		if !bytes.Equal(replicas[0].CA(), replicas[1].CA()) {
 			t.Fatal("the replicas loaded different CAs")
+		}
+		if n := strings.Count(logs.String(), "created webhook certificate secret"); n != 1 {
+			t.Errorf("the Secret was created %d times, want once:\n%s", n, logs.String())
 		}
 		s, err := admin.CoreV1().Secrets(installNS).Get(ctx, secretName, metav1.GetOptions{})
 		if err != nil {
@@ -222,4 +230,22 @@ func TestSelfManagedCertificateReplicasAgreeOnOneSecret(t *testing.T) {
 			}
 		}
 	})
+}
+
+// lockedBuffer is a log sink shared by goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
