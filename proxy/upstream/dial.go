@@ -26,6 +26,9 @@ type Dialer struct {
 	// Conns is the max_connections threshold; nil means no limit.
 	Conns *Limit
 	Stats *Stats
+	// TLS is the cluster's transport socket; nil means plaintext. See
+	// DialSecure.
+	TLS Handshaker
 }
 
 // Dial connects to addr. The returned *Conn counts bytes and, when closed,

@@ -9,11 +9,13 @@ import (
 
 	"github.com/outrider-mesh/outrider/proxy/codec/http1"
 	"github.com/outrider-mesh/outrider/proxy/failure"
+	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
 
 type h1Conn struct {
 	p        *Pool
-	conn     *Conn
+	conn     net.Conn // *Conn, or the TLS connection over it
+	tls      *streaminfo.TLS
 	cc       *http1.ClientConn
 	requests uint32
 	timer    *time.Timer // idle timeout while in p.idle
@@ -25,6 +27,7 @@ func (p *Pool) roundTripH1(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	c.requests++
+	noteTLS(req, c.tls)
 	resp, err := c.cc.RoundTrip(req)
 	if err != nil {
 		if ctxErr := req.Context().Err(); ctxErr != nil {
@@ -83,17 +86,21 @@ func isOverflow(err error) bool {
 }
 
 func (p *Pool) dialH1(req *http.Request) (*h1Conn, error) {
-	conn, err := p.dialer.Dial(req.Context(), p.addr, &p.Host)
+	conn, sess, err := p.dial(req, HTTP1)
 	if err != nil {
 		return nil, err
 	}
+	return p.newH1(conn, sess), nil
+}
+
+func (p *Pool) newH1(conn net.Conn, sess *streaminfo.TLS) *h1Conn {
 	p.stats.CxHTTP1Total.Inc()
-	c := &h1Conn{p: p, conn: conn}
+	c := &h1Conn{p: p, conn: conn, tls: sess}
 	c.cc = http1.NewClientConn(conn, &http1.ClientConfig{
 		MaxResponseHeaderBytes: p.opts.MaxResponseHeaderBytes,
 		Release:                c.release,
 	})
-	return c, nil
+	return c
 }
 
 // release is the codec's Release callback: the exchange is over.
@@ -143,10 +150,11 @@ func (c *h1Conn) close() { c.cc.Close() }
 // connection and the bytes already read past the response; otherwise the
 // response, whose body closes the connection when closed.
 func (p *Pool) Upgrade(req *http.Request) (*http.Response, net.Conn, *bufio.Reader, error) {
-	conn, err := p.dialer.Dial(req.Context(), p.addr, &p.Host)
+	conn, sess, err := p.dial(req, HTTP1)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	noteTLS(req, sess)
 	p.stats.CxHTTP1Total.Inc()
 	p.Host.RqTotal.Add(1)
 	cc := http1.NewClientConn(conn, &http1.ClientConfig{MaxResponseHeaderBytes: p.opts.MaxResponseHeaderBytes})

@@ -1,19 +1,23 @@
 package upstream
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync/atomic"
 
 	"golang.org/x/net/http2"
 
 	"github.com/outrider-mesh/outrider/proxy/failure"
+	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
 
 type h2Conn struct {
 	cc       *http2.ClientConn
-	conn     *Conn
+	conn     net.Conn // *Conn, or the TLS connection over it
+	tls      *streaminfo.TLS
 	requests atomic.Uint32
 }
 
@@ -26,6 +30,7 @@ func (p *Pool) roundTripH2(req *http.Request) (*http.Response, error) {
 		c.cc.SetDoNotReuse()
 		p.stats.CxMaxRequests.Inc()
 	}
+	noteTLS(req, c.tls)
 	resp, err := c.cc.RoundTrip(req)
 	if err != nil {
 		p.signal()
@@ -116,10 +121,14 @@ func (p *Pool) getH2(req *http.Request) (*h2Conn, error) {
 }
 
 func (p *Pool) dialH2(req *http.Request) (*h2Conn, error) {
-	conn, err := p.dialer.Dial(req.Context(), p.addr, &p.Host)
+	conn, sess, err := p.dial(req, HTTP2)
 	if err != nil {
 		return nil, err
 	}
+	return p.newH2(req.Context(), conn, sess)
+}
+
+func (p *Pool) newH2(ctx context.Context, conn net.Conn, sess *streaminfo.TLS) (*h2Conn, error) {
 	cc, err := p.h2t.NewClientConn(conn)
 	if err != nil {
 		conn.Close()
@@ -127,12 +136,12 @@ func (p *Pool) dialH2(req *http.Request) (*h2Conn, error) {
 	}
 	// A PING round trip guarantees that the server's SETTINGS (its stream
 	// limit) have been read before requests are spread over the connection.
-	if err := cc.Ping(req.Context()); err != nil {
+	if err := cc.Ping(ctx); err != nil {
 		cc.Close()
 		return nil, failure.ErrConnectFailure.With(fmt.Errorf("upstream: http2 handshake with %s: %w", p.addr, err))
 	}
 	p.stats.CxHTTP2Total.Inc()
-	return &h2Conn{cc: cc, conn: conn}, nil
+	return &h2Conn{cc: cc, conn: conn, tls: sess}, nil
 }
 
 // classifyH2 maps an HTTP/2 client error to the proxy's failures.

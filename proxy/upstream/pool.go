@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -57,6 +58,11 @@ type Pool struct {
 	limits Limits
 	stats  *Stats
 	h2t    *http2.Transport
+
+	// auto is the protocol learned by ALPN for Protocol Auto (0: not yet);
+	// learnMu lets one request learn it while the others wait.
+	auto    atomic.Uint32
+	learnMu sync.Mutex
 
 	// Host counts this endpoint's connections and requests.
 	Host HostStats
@@ -108,6 +114,9 @@ func (p *Pool) ProtocolFor(req *http.Request) Protocol {
 	if p.opts.Protocol == 0 {
 		return HTTP1
 	}
+	if p.opts.Protocol == Auto {
+		return Protocol(p.auto.Load()) // 0 until learned; see protocol
+	}
 	return p.opts.Protocol
 }
 
@@ -128,9 +137,12 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp *http.Response
 		err  error
 	)
-	if p.ProtocolFor(req) == HTTP2 {
+	proto, err := p.protocol(req)
+	switch {
+	case err != nil:
+	case proto == HTTP2:
 		resp, err = p.roundTripH2(req)
-	} else {
+	default:
 		resp, err = p.roundTripH1(req)
 	}
 	if err != nil {
