@@ -23,13 +23,15 @@ import (
 
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/transport/tls"
 )
 
 // Manager holds the current set of clusters. Update swaps a new set in
 // atomically; Get never blocks.
 type Manager struct {
 	store    *stats.Store
-	mu       sync.Mutex // serialises Update
+	tlsReg   *tls.Registry // see SetTLSRegistry
+	mu       sync.Mutex    // serialises Update
 	clusters atomic.Pointer[map[string]*Cluster]
 }
 
@@ -52,6 +54,7 @@ func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 	for i, pb := range pbs {
 		ip := p.Index(i)
 		all[i] = translate(pb, ip, &errs)
+		m.translateTLS(pb, all[i], ip, &errs)
 		if name := pb.GetName(); seen[name] {
 			errs.Addf(ip.Field("name"), "cluster: duplicate cluster name %q", name)
 		}
@@ -158,7 +161,7 @@ func (c *Cluster) Pick(lb *LBContext) (*Host, error) {
 // failure.ErrOverflow (wrapped with the cause).
 func (c *Cluster) DialTCP(ctx context.Context, h *Host) (net.Conn, error) {
 	h.touch()
-	conn, err := c.dialer.Dial(ctx, h.addr, &h.pool.Host)
+	conn, _, err := c.dialer.DialSecure(ctx, h.addr, &h.pool.Host, nil)
 	if err != nil {
 		return nil, err
 	}

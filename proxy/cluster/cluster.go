@@ -64,6 +64,7 @@ func newCluster(pb *clusterv3.Cluster, s *settings, store *stats.Store) *Cluster
 		Source:  s.source,
 		Conns:   upstream.NewLimit(t.maxConnections, cb.Gauge("cx_open"), remaining("remaining_cx")),
 		Stats:   st.Stats,
+		TLS:     s.tls,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.hosts.Store(&hostSet{picker: balancer.New[*Host](s.lb, nil)})

@@ -295,12 +295,12 @@ func TestTranslationRejectsWhatItDoesNotImplement(t *testing.T) {
 		yaml string
 		want []string
 	}{
-		{name: "tls transport socket is not supported yet", yaml: `
+		{name: "a transport socket without its TLS context is refused", yaml: `
 - name: tls
   type: STATIC
   transport_socket: {name: envoy.transport_sockets.tls}
   load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}]}]}
-`, want: []string{"static_resources.clusters[0].transport_socket: cluster: transport_socket is not supported yet"}},
+`, want: []string{"static_resources.clusters[0].transport_socket.typed_config: tls: typed_config is required"}},
 		{name: "health checks and outlier detection are not supported yet", yaml: `
 - name: hc
   type: STATIC

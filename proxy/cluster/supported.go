@@ -10,7 +10,6 @@ import (
 // notYet names fields that other issues will implement; everything else
 // not allowed is simply unsupported.
 var notYet = map[string]bool{
-	"transport_socket":         true,
 	"transport_socket_matches": true,
 	"health_checks":            true,
 	"outlier_detection":        true,

@@ -46,6 +46,7 @@ type settings struct {
 	source          netip.AddrPort
 	thresholds      thresholds
 	http            upstream.Options
+	tls             upstream.Handshaker // transport_socket; nil: plaintext (see tls.go)
 }
 
 type endpoint struct {
@@ -65,7 +66,7 @@ func translate(pb *clusterv3.Cluster, p config.Path, errs *config.Errors) *setti
 	rejectUnsupported(errs, pb, p, "name", "alt_stat_name", "type", "lb_policy", "load_assignment",
 		"connect_timeout", "dns_refresh_rate", "dns_lookup_family", "cleanup_interval",
 		"upstream_bind_config", "circuit_breakers", "typed_extension_protocol_options",
-		"least_request_lb_config", "metadata")
+		"least_request_lb_config", "metadata", "transport_socket")
 	s := &settings{
 		name:            pb.GetName(),
 		statName:        pb.GetName(),
@@ -263,7 +264,7 @@ func translateThresholds(cb *clusterv3.CircuitBreakers, p config.Path, errs *con
 }
 
 func translateHTTPOptions(o *httpv3.HttpProtocolOptions, out *upstream.Options, p config.Path, errs *config.Errors) {
-	rejectUnsupported(errs, o, p, "common_http_protocol_options", "explicit_http_config", "use_downstream_protocol_config")
+	rejectUnsupported(errs, o, p, "common_http_protocol_options", "explicit_http_config", "use_downstream_protocol_config", "auto_config")
 	if c := o.GetCommonHttpProtocolOptions(); c != nil {
 		cp := p.Field("common_http_protocol_options")
 		rejectUnsupported(errs, c, cp, "idle_timeout", "max_requests_per_connection")
@@ -297,8 +298,10 @@ func translateHTTPOptions(o *httpv3.HttpProtocolOptions, out *upstream.Options, 
 			rejectUnsupported(errs, d.GetHttp2ProtocolOptions(), dp.Field("http2_protocol_options"))
 		}
 		out.UseDownstream = true
+	case o.GetAutoConfig() != nil:
+		translateAutoConfig(o.GetAutoConfig(), out, p.Field("auto_config"), errs)
 	default:
-		errs.Addf(p, "cluster: HttpProtocolOptions needs explicit_http_config or use_downstream_protocol_config")
+		errs.Addf(p, "cluster: HttpProtocolOptions needs explicit_http_config, use_downstream_protocol_config or auto_config")
 	}
 }
 
