@@ -44,7 +44,10 @@ const (
 	disable = "disabled"
 )
 
-var logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "warn": true, "error": true}
+// logLevels are the proxy's (Envoy's names, plus "warn").
+var logLevels = map[string]bool{
+	"trace": true, "debug": true, "info": true, "warning": true, "warn": true, "error": true, "critical": true, "off": true,
+}
 
 // options is the per-pod view of Config after the pod's annotations are applied.
 type options struct {
@@ -138,7 +141,7 @@ func (c *Config) readOptions(meta *metav1.ObjectMeta, at *field.Path) (options, 
 			}
 		case AnnotationLogLevel:
 			if !logLevels[v] {
-				bad(key, "want one of trace, debug, info, warn, error")
+				bad(key, "want one of trace, debug, info, warning, error, critical, off")
 			}
 			o.logLevel = v
 		case AnnotationDrainTime:

@@ -7,6 +7,8 @@
 package inject
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -70,6 +72,28 @@ const (
 	// defaultGrace is Kubernetes' terminationGracePeriodSeconds default.
 	defaultGrace = 30 * time.Second
 )
+
+// Validate reports every setting of c that would produce a broken pod.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.LogLevel != "" && !logLevels[c.LogLevel] {
+		errs = append(errs, fmt.Errorf("inject: log level %q: want one of trace, debug, info, warning, error, critical, off", c.LogLevel))
+	}
+	if c.DrainTime < 0 {
+		errs = append(errs, fmt.Errorf("inject: drain time %s is negative", c.DrainTime))
+	}
+	switch c.ImagePullPolicy {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		errs = append(errs, fmt.Errorf("inject: image pull policy %q: want Always, IfNotPresent or Never", c.ImagePullPolicy))
+	}
+	for name, q := range map[string]*resource.Quantity{"cpu": c.ProxyCPU, "memory": c.ProxyMemory, "cpu limit": c.ProxyCPULimit, "memory limit": c.ProxyMemoryLimit} {
+		if q != nil && q.Sign() < 0 {
+			errs = append(errs, fmt.Errorf("inject: proxy %s %s is negative", name, q))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 func (c *Config) version() string {
 	if c.Version == "" {

@@ -22,7 +22,7 @@ func injectorFlags(fs *flag.FlagSet) func() (*inject.Config, error) {
 	fs.StringVar(&cfg.InitImage, "init-image", "", "image running outrider-init (default: the proxy image)")
 	pull := fs.String("image-pull-policy", "", "imagePullPolicy of the injected containers: Always, IfNotPresent or Never (default: Kubernetes')")
 	native := fs.Bool("native-sidecar", true, "inject the proxy as a native sidecar (Kubernetes 1.29+); false: as the first regular container")
-	fs.StringVar(&cfg.LogLevel, "log-level", "info", "proxy log level: trace, debug, info, warn or error")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "proxy log level: trace, debug, info, warning, error, critical or off")
 	fs.DurationVar(&cfg.DrainTime, "drain-time", 5*time.Second, "proxy drain time at shutdown (shortened to fit terminationGracePeriodSeconds)")
 	quantities := map[string]**resource.Quantity{
 		"proxy-cpu": &cfg.ProxyCPU, "proxy-memory": &cfg.ProxyMemory,
@@ -35,12 +35,7 @@ func injectorFlags(fs *flag.FlagSet) func() (*inject.Config, error) {
 	return func() (*inject.Config, error) {
 		cfg.Version = version.String()
 		cfg.ClassicSidecar = !*native
-		switch p := corev1.PullPolicy(*pull); p {
-		case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
-			cfg.ImagePullPolicy = p
-		default:
-			return nil, fmt.Errorf("-image-pull-policy: %q is not Always, IfNotPresent or Never", *pull)
-		}
+		cfg.ImagePullPolicy = corev1.PullPolicy(*pull)
 		for name, dst := range quantities {
 			q, err := resource.ParseQuantity(*raw[name])
 			if err != nil {
@@ -48,7 +43,7 @@ func injectorFlags(fs *flag.FlagSet) func() (*inject.Config, error) {
 			}
 			*dst = &q
 		}
-		return cfg, nil
+		return cfg, cfg.Validate()
 	}
 }
 

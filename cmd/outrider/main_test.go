@@ -61,7 +61,9 @@ func TestCommandLine(t *testing.T) {
 			wantErrOut: `document 2 (apps/v1beta1 Deployment old): unsupported apiVersion`},
 		{name: "a missing file is an error", args: []string{"inject", "-f", "testdata/nope.yaml"}, wantCode: 1, wantErrOut: "no such file"},
 		{name: "a bad pull policy is an error", args: []string{"inject", "-f", "-", "-image-pull-policy", "Sometimes"}, stdin: string(pod),
-			wantCode: 1, wantErrOut: "image-pull-policy"},
+			wantCode: 1, wantErrOut: `image pull policy "Sometimes"`},
+		{name: "a bad proxy log level is an error", args: []string{"inject", "-f", "-", "-log-level", "loud"}, stdin: string(pod),
+			wantCode: 1, wantErrOut: `log level "loud"`},
 		{name: "uninject of a manifest without the sidecar changes nothing", args: []string{"uninject", "-f", "-"}, stdin: string(pod),
 			wantCode: 0, wantOut: string(pod)},
 	}
