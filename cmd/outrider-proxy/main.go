@@ -3,6 +3,9 @@
 //
 //	outrider-proxy -c FILE                 run with a bootstrap (YAML or JSON)
 //	outrider-proxy --validate -c FILE      check a bootstrap, print every error with its path
+//	outrider-proxy --sidecar               run as a pod's sidecar (sidecar.go, docs/sidecar.md)
+//	outrider-proxy bootstrap --sidecar     print the sidecar's bootstrap
+//	outrider-proxy wait                    wait until the sidecar is ready (postStart hook)
 //	outrider-proxy --version
 package main
 
@@ -21,6 +24,7 @@ import (
 
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/server"
+	"github.com/outrider-mesh/outrider/proxy/sidecar"
 	"github.com/outrider-mesh/outrider/version"
 )
 
@@ -35,6 +39,7 @@ type flags struct {
 	logLevel    string
 	drainTime   time.Duration
 	exitOnZero  bool
+	sidecar     *sidecarFlags
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -48,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: trace, debug, info, warning, error, critical, off")
 	fs.DurationVar(&f.drainTime, "drain-time", 5*time.Second, "how long to drain connections after SIGTERM")
 	fs.BoolVar(&f.exitOnZero, "exit-on-zero-active-connections", false, "end the drain as soon as no downstream connection is left")
+	f.sidecar = addSidecarFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -58,6 +64,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if code, ok := subcommand(args, stdout, stderr); ok {
+		return code
+	}
 	f, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -70,7 +79,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "outrider-proxy", version.String())
 		return 0
 	}
+	if f.sidecar.enabled && f.configPath != "" {
+		fmt.Fprintln(stderr, "outrider-proxy: --sidecar builds its own configuration; drop -c")
+		return 2
+	}
 	if f.validate {
+		if f.sidecar.enabled {
+			return validateSidecar(f.sidecar, stdout, stderr)
+		}
 		return validate(f.configPath, stdout, stderr)
 	}
 
@@ -82,18 +98,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
 
-	srv := server.New(server.Options{
+	opts := server.Options{
 		ConfigPath:                  f.configPath,
 		DrainTime:                   f.drainTime,
 		ExitOnZeroActiveConnections: f.exitOnZero,
 		Log:                         log,
 		LogLevel:                    level,
 		CommandLine:                 append([]string{"outrider-proxy"}, args...),
-	})
+	}
+	var sc sidecar.Options
+	if f.sidecar.enabled {
+		if sc, err = f.sidecar.configure(&opts); err != nil {
+			fmt.Fprintln(stderr, "outrider-proxy:", err)
+			return 2
+		}
+	}
+	srv := server.New(opts)
 	if err := srv.Start(context.Background()); err != nil {
 		fmt.Fprintln(stderr, "outrider-proxy: cannot start:")
 		fmt.Fprintln(stderr, indent(err.Error()))
 		return 1
+	}
+	if f.sidecar.enabled {
+		ports, err := listenSidecarPorts(sc, srv)
+		if err != nil {
+			srv.Close()
+			fmt.Fprintln(stderr, "outrider-proxy: cannot start:", err)
+			return 1
+		}
+		defer ports.Close()
 	}
 	return lifecycle(srv, log)
 }
