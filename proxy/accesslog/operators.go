@@ -113,6 +113,9 @@ func init() {
 		"HOSTNAME":    constant(hostname()),
 		"ENVIRONMENT": environment,
 	}
+	for name, spec := range tlsOperators() {
+		operators[name] = spec
+	}
 }
 
 func millis(d time.Duration) uint64 {

@@ -66,7 +66,7 @@ func (e *HandshakeError) Error() string {
 func (e *HandshakeError) Unwrap() error { return e.Err }
 
 // Reason formats the failure the way Envoy reports TLS transport
-// failures: "TLS_error:|<CODE>:<detail>:TLS_error_end".
+// failures: "TLS_error:|<CODE>:<detail_with_underscores>:TLS_error_end".
 func (e *HandshakeError) Reason() string {
 	code := [...]string{
 		FailHandshake:    "HANDSHAKE_FAILURE",
@@ -77,7 +77,9 @@ func (e *HandshakeError) Reason() string {
 		FailTimeout:      "HANDSHAKE_TIMEOUT",
 		FailPeerRejected: "PEER_REJECTED_CERTIFICATE",
 	}[e.Kind]
-	return "TLS_error:|" + code + ":" + strings.TrimPrefix(e.Error(), "tls: ") + ":TLS_error_end"
+	// Envoy's reasons hold no spaces, so that a log line splits on them.
+	detail := strings.ReplaceAll(strings.TrimPrefix(e.Error(), "tls: "), " ", "_")
+	return "TLS_error:|" + code + ":" + detail + ":TLS_error_end"
 }
 
 // verify checks the peer's certificate of a finished handshake.
