@@ -172,32 +172,29 @@ func (c *Config) readOptions(meta *metav1.ObjectMeta, at *field.Path) (options, 
 		return o, errs
 	}
 	// Flag order is fixed so the injected spec, and its golden file, are stable.
-	o.initArgs = []string{"--inbound-ports=" + orStar(ports[AnnotationInboundPorts])}
-	for _, f := range []struct{ key, flag string }{
-		{AnnotationExcludeInboundPorts, "--exclude-inbound-ports"},
-		{AnnotationOutboundPorts, "--outbound-ports"},
-		{AnnotationExcludeOutboundPorts, "--exclude-outbound-ports"},
-	} {
-		if v := ports[f.key]; v != "" {
-			o.initArgs = append(o.initArgs, f.flag+"="+v)
-		}
+	// outrider-init's own defaults apply to what is not set; an empty inbound-ports or
+	// outbound-cidrs is passed on, as it means "none" there.
+	inbound, ok := ports[AnnotationInboundPorts]
+	if !ok {
+		inbound = "*"
 	}
-	for _, f := range []struct{ key, flag string }{
-		{AnnotationOutboundCIDRs, "--outbound-cidrs"},
-		{AnnotationExcludeOutboundCIDRs, "--exclude-outbound-cidrs"},
+	o.initArgs = []string{"--inbound-ports=" + inbound}
+	for _, f := range []struct {
+		key, flag string
+		list      map[string]string
+		keepEmpty bool
+	}{
+		{AnnotationExcludeInboundPorts, "--exclude-inbound-ports", ports, false},
+		{AnnotationOutboundPorts, "--outbound-ports", ports, false},
+		{AnnotationExcludeOutboundPorts, "--exclude-outbound-ports", ports, false},
+		{AnnotationOutboundCIDRs, "--outbound-cidrs", cidrs, true},
+		{AnnotationExcludeOutboundCIDRs, "--exclude-outbound-cidrs", cidrs, false},
 	} {
-		if v := cidrs[f.key]; v != "" {
+		if v, ok := f.list[f.key]; ok && (v != "" || f.keepEmpty) {
 			o.initArgs = append(o.initArgs, f.flag+"="+v)
 		}
 	}
 	return o, nil
-}
-
-func orStar(s string) string {
-	if s == "" {
-		return "*"
-	}
-	return s
 }
 
 // portList normalises "80, 443" to "80,443"; "*" is allowed where star is.
