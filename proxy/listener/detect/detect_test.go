@@ -221,6 +221,16 @@ func TestWatchLearnsOnlyWhenTheServerSpeaksFirst(t *testing.T) {
 	}
 }
 
+func TestWatchDoesNotLearnFromBytesAfterTheWindow(t *testing.T) {
+	proxySide, _ := pair(t)
+	learned := false
+	w := &watched{Conn: proxySide, learn: func() { learned = true }, until: time.Now().Add(-time.Second)}
+	w.Write([]byte("408 Request Timeout"))
+	if learned {
+		t.Fatal("a late answer was taken for a server-first banner")
+	}
+}
+
 func TestWatchForwardsHalfClose(t *testing.T) {
 	proxySide, client := pair(t)
 	w := Watch(proxySide, func() {})
