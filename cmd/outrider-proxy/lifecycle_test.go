@@ -33,20 +33,42 @@ func TestValidateAcceptsEveryExampleConfig(t *testing.T) {
 }
 
 func TestValidateReportsEveryErrorWithItsPath(t *testing.T) {
-	cmd := exec.Command(binary, "--validate", "-c", "testdata/bad.yaml")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("want exit status 1, got %v\n%s", err, out)
-	}
-	for _, want := range []string{
-		"static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.lua is not supported",
-		"static_resources.clusters[0].colour:",
-		"static_resources.clusters[0].health_checks:",
+	for _, tc := range []struct {
+		name string
+		file string
+		want []string
+	}{
+		{
+			name: "schema and subset errors from the loader",
+			file: "testdata/bad.yaml",
+			want: []string{
+				"static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.lua is not supported",
+				"static_resources.clusters[0].colour:",
+				"static_resources.clusters[0].health_checks:",
+			},
+		},
+		{
+			name: "semantic errors from the translators",
+			file: "testdata/bad-semantics.yaml",
+			want: []string{
+				"static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].match.safe_regex.regex: ",
+				"static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format: ",
+				"NO_SUCH_OPERATOR",
+			},
+		},
 	} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(binary, "--validate", "-c", tc.file).CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("want exit status 1, got %v\n%s", err, out)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }
 

@@ -185,7 +185,11 @@ func validate(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "outrider-proxy: --validate needs -c FILE")
 		return 2
 	}
-	if _, err := config.Load(path); err != nil {
+	b, err := config.Load(path)
+	if err == nil {
+		err = server.Validate(b)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, err.Error())
 		return 1
 	}

@@ -17,7 +17,6 @@ package listener
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"sort"
@@ -111,27 +110,11 @@ func NewManager(env *Env) *Manager {
 // and makes them the whole listener set. On error nothing changes and the
 // error is a config.Errors naming every bad field.
 func (m *Manager) Apply(pbs []*listenerv3.Listener, p config.Path) error {
-	var errs config.Errors
-	cfgs := make([]*listenerConfig, len(pbs))
-	names := map[string]int{}
-	addrs := map[netip.AddrPort]int{}
-	for i, pb := range pbs {
-		lp := p.Index(i)
-		cfgs[i] = translate(pb, m.env, lp, &errs)
-		if j, dup := names[cfgs[i].name]; dup && cfgs[i].name != "" {
-			errs.Addf(lp.Field("name"), "listener: name %q is already used by listeners[%d]", cfgs[i].name, j)
-		}
-		names[cfgs[i].name] = i
-		if a := cfgs[i].addr; a.IsValid() && a.Port() != 0 {
-			if j, dup := addrs[a]; dup {
-				errs.Addf(lp.Field("address"), "listener: address %s is already used by listeners[%d]", a, j)
-			}
-			addrs[a] = i
-		}
-	}
-	if err := errs.Err(); err != nil {
+	cfgs, err := translateAll(pbs, m.env, p)
+	if err != nil {
 		return err
 	}
+	var errs config.Errors
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -353,4 +336,34 @@ func (m *Manager) untrack(c net.Conn) {
 	m.st.totalConnections.Dec()
 }
 
-var _ = fmt.Sprintf
+// Check translates pbs as Apply would, reporting every error with its
+// path, without opening a socket or changing anything (--validate).
+func Check(pbs []*listenerv3.Listener, env *Env, p config.Path) error {
+	_, err := translateAll(pbs, env, p)
+	return err
+}
+
+func translateAll(pbs []*listenerv3.Listener, env *Env, p config.Path) ([]*listenerConfig, error) {
+	var errs config.Errors
+	cfgs := make([]*listenerConfig, len(pbs))
+	names := map[string]int{}
+	addrs := map[netip.AddrPort]int{}
+	for i, pb := range pbs {
+		lp := p.Index(i)
+		cfgs[i] = translate(pb, env, lp, &errs)
+		if j, dup := names[cfgs[i].name]; dup && cfgs[i].name != "" {
+			errs.Addf(lp.Field("name"), "listener: name %q is already used by listeners[%d]", cfgs[i].name, j)
+		}
+		names[cfgs[i].name] = i
+		if a := cfgs[i].addr; a.IsValid() && a.Port() != 0 {
+			if j, dup := addrs[a]; dup {
+				errs.Addf(lp.Field("address"), "listener: address %s is already used by listeners[%d]", a, j)
+			}
+			addrs[a] = i
+		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return cfgs, nil
+}
