@@ -258,7 +258,11 @@ func (x *exchange) run() {
 				return
 			}
 			if x.retry(attempt, x.pol != nil && x.pol.RetryError(err)) {
-				continue
+				if x.backoff(attempt) {
+					continue
+				}
+				x.interrupted(host)
+				return
 			}
 			x.replyError(err, host)
 			return
@@ -268,7 +272,11 @@ func (x *exchange) run() {
 			if x.retry(attempt, true) {
 				resp.Body.Close()
 				x.st.RqActive.Dec()
-				continue
+				if x.backoff(attempt) {
+					continue
+				}
+				x.interrupted(host)
+				return
 			}
 		} else if attempt > 1 {
 			x.st.RqRetrySuccess.Inc()
@@ -348,8 +356,8 @@ func (x *exchange) downstreamGone(err error) bool {
 	return true
 }
 
-// retry decides whether a retriable outcome of try attempt is retried, and
-// waits the back-off if so.
+// retry decides whether a retriable outcome of try attempt is retried; a
+// yes holds a unit of the max_retries breaker until the retry ends.
 func (x *exchange) retry(attempt int, retriable bool) bool {
 	if !retriable {
 		return false
@@ -367,6 +375,12 @@ func (x *exchange) retry(attempt int, retriable bool) bool {
 		return false
 	}
 	x.st.RqRetry.Inc()
+	return true
+}
+
+// backoff waits before the retry that follows try attempt; false when the
+// request ended meanwhile.
+func (x *exchange) backoff(attempt int) bool {
 	x.st.RqRetryBackoff.Inc()
 	t := time.NewTimer(x.pol.Backoff(attempt))
 	defer t.Stop()
@@ -377,6 +391,16 @@ func (x *exchange) retry(attempt int, retriable bool) bool {
 		x.c.RetryLimit().Release()
 		return false
 	}
+}
+
+// interrupted answers a request whose back-off was cut short by the route
+// timeout, the idle timeout or the client leaving.
+func (x *exchange) interrupted(host *cluster.Host) {
+	err := x.classify(x.ctx, x.ctx.Err(), host)
+	if x.downstreamGone(err) {
+		return
+	}
+	x.replyError(err, host)
 }
 
 // replyError answers a request whose last try failed.

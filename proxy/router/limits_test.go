@@ -1,0 +1,84 @@
+package router
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRetryEdgeCases(t *testing.T) {
+	tests := []struct {
+		name       string
+		extra      string // cluster fields
+		action     string
+		header     []string
+		body       string
+		wantStatus int
+		wantFlags  string
+		wantStats  map[string]uint64
+	}{
+		{name: "the max_retries breaker stops a retry",
+			extra:  "circuit_breakers: {thresholds: [{max_retries: 0}]}",
+			action: ", retry_policy: {retry_on: 5xx, num_retries: 3}", wantStatus: 503, wantFlags: "-",
+			wantStats: map[string]uint64{"upstream_rq_retry": 0, "upstream_rq_retry_overflow": 1}},
+		{name: "x-envoy-retry-on and x-envoy-max-retries add retries to a route without a policy",
+			header:     []string{"X-Envoy-Retry-On", "5xx", "X-Envoy-Max-Retries", "2"},
+			wantStatus: 503, wantFlags: "URX",
+			wantStats: map[string]uint64{"upstream_rq_retry": 2, "upstream_rq_total": 3}},
+		{name: "a body beyond the buffer limit is not retried",
+			action: ", retry_policy: {retry_on: 5xx}", body: strings.Repeat("b", 4096),
+			wantStatus: 503, wantFlags: "-", wantStats: map[string]uint64{"upstream_rq_retry": 0}},
+		{name: "a back-off cut by the route timeout is 504 UT",
+			action:     ", timeout: 0.1s, retry_policy: {retry_on: 5xx, num_retries: 5, retry_back_off: {base_interval: 2s}}",
+			wantStatus: 504, wantFlags: "UT", wantStats: map[string]uint64{"upstream_rq_timeout": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := h1Upstream(t, func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body) // the whole body has gone by
+				w.WriteHeader(503)
+			})
+			routes := `
+virtual_hosts:
+- name: all
+  domains: ["*"]
+  per_request_buffer_limit_bytes: 1024
+  routes:
+  - match: {prefix: /}
+    route: {cluster: backend` + tt.action + `}
+`
+			p := newProxy(t, staticCluster("backend", false, tt.extra, up), routes)
+			resp, _ := get(t, h1Client(t), "POST", p.url+"/", tt.body, tt.header...)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if got := p.lastInfo().Flags.String(); got != tt.wantFlags {
+				t.Errorf("flags %s, want %s", got, tt.wantFlags)
+			}
+			for name, want := range tt.wantStats {
+				if got := p.counter("backend", name); got != want {
+					t.Errorf("%s = %d, want %d", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRouteIdleTimeoutEndsAStalledStream(t *testing.T) {
+	up := h2Upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(5 * time.Second):
+		case <-r.Context().Done():
+		}
+	})
+	p := newProxy(t, staticCluster("stalled", true, "", up), routeTo("stalled", ", timeout: 0s, idle_timeout: 0.1s"))
+	resp, body := get(t, h1Client(t), "GET", p.url+"/", "")
+	if resp.StatusCode != http.StatusRequestTimeout || body != "stream timeout" {
+		t.Fatalf("got %d %q, want 408 stream timeout", resp.StatusCode, body)
+	}
+	if got := p.lastInfo().Flags.String(); got != "SI" {
+		t.Errorf("flags %s, want SI", got)
+	}
+}
