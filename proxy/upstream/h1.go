@@ -64,17 +64,17 @@ func (p *Pool) getH1(req *http.Request) (*h1Conn, error) {
 			p.mu.Unlock()
 			return nil, err
 		}
-		ch := p.changed
+		ch := p.watchLocked()
 		p.mu.Unlock()
 
 		c, err := p.dialH1(req)
-		if err == nil {
-			return c, nil
+		if err == nil || !isOverflow(err) {
+			p.unwatch()
+			return c, err
 		}
-		if !isOverflow(err) {
-			return nil, err
-		}
-		if err := p.waitForConnection(ctx, ch); err != nil {
+		err = p.waitForConnection(ctx, ch)
+		p.unwatch()
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -74,27 +74,29 @@ func (p *Pool) getH2(req *http.Request) (*h2Conn, error) {
 			p.mu.Unlock()
 			return nil, err
 		}
-		ch := p.changed
 		dial := !p.h2Dialing
 		p.h2Dialing = true
 		gen := p.h2DialGen
-		p.mu.Unlock()
-
 		if !dial {
-			if err := p.wait(ctx, ch); err != nil {
+			ch := p.watchLocked()
+			p.mu.Unlock()
+			err := p.wait(ctx, ch)
+			p.unwatch()
+			if err != nil {
 				return nil, err
 			}
 			// Like Envoy, fail the requests that waited for a connection
 			// that could not be made, instead of dialing again for each.
 			p.mu.Lock()
 			failed := p.h2DialGen != gen && p.h2DialErr != nil
-			err := p.h2DialErr
+			dialErr := p.h2DialErr
 			p.mu.Unlock()
 			if failed {
-				return nil, err
+				return nil, dialErr
 			}
 			continue
 		}
+		p.mu.Unlock()
 		c, err := p.dialH2(req)
 		p.mu.Lock()
 		p.h2Dialing = false
@@ -106,15 +108,18 @@ func (p *Pool) getH2(req *http.Request) (*h2Conn, error) {
 			p.h2DialErr = err
 		}
 		p.signalLocked()
-		ch = p.changed
+		ch := p.watchLocked()
 		p.mu.Unlock()
-		if err != nil {
-			if isOverflow(err) {
-				if err := p.waitForConnection(ctx, ch); err != nil {
-					return nil, err
-				}
-				continue
+		if err != nil && isOverflow(err) {
+			err = p.waitForConnection(ctx, ch)
+			p.unwatch()
+			if err != nil {
+				return nil, err
 			}
+			continue
+		}
+		p.unwatch()
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -74,6 +74,7 @@ type Pool struct {
 	h2DialGen uint64        // dials finished
 	h2DialErr error         // how the last dial failed, nil if it succeeded
 	changed   chan struct{} // closed and replaced whenever capacity may have appeared
+	watchers  atomic.Int32  // requests holding changed; incremented under mu
 	closed    bool
 }
 
@@ -149,7 +150,7 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		p.requestDone()
 		return nil, err
 	}
-	resp.Body = &doneBody{ReadCloser: resp.Body, done: p.requestDone}
+	resp.Body = &doneBody{ReadCloser: resp.Body, pool: p}
 	return resp, nil
 }
 
@@ -169,9 +170,21 @@ func (p *Pool) signal() {
 }
 
 func (p *Pool) signalLocked() {
+	if p.watchers.Load() == 0 {
+		return // nobody waits: spare the channel allocation
+	}
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
+
+// watchLocked returns the channel that the next change closes; the
+// caller must call unwatch once it no longer waits on it.
+func (p *Pool) watchLocked() <-chan struct{} {
+	p.watchers.Add(1)
+	return p.changed
+}
+
+func (p *Pool) unwatch() { p.watchers.Add(-1) }
 
 // pendingTicket tracks one request's stay in the pending queue.
 type pendingTicket struct {
@@ -268,23 +281,36 @@ func (p *Pool) CloseIdle() {
 // Idle reports whether the pool has no request in flight.
 func (p *Pool) Idle() bool { return p.Host.RqActive.Load() == 0 }
 
-// doneBody calls done once, when the body is closed or read to the end.
+// doneBody ends its request once, when the body is closed or read to the
+// end: pool.requestDone, or done when set.
 type doneBody struct {
 	io.ReadCloser
-	once sync.Once
-	done func()
+	ended atomic.Bool
+	pool  *Pool
+	done  func()
 }
 
 func (b *doneBody) Read(buf []byte) (int, error) {
 	n, err := b.ReadCloser.Read(buf)
 	if err != nil {
-		b.once.Do(b.done)
+		b.end()
 	}
 	return n, err
 }
 
 func (b *doneBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(b.done)
+	b.end()
 	return err
+}
+
+func (b *doneBody) end() {
+	if b.ended.Swap(true) {
+		return
+	}
+	if b.done != nil {
+		b.done()
+		return
+	}
+	b.pool.requestDone()
 }
