@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -54,24 +56,33 @@ type sdsKey struct {
 }
 
 // sdsSecret is one file-based SDS secret, shared by every context that
-// names it, kept current by a directory watcher.
-type sdsSecret struct {
+// names it. It is a handle: when no context holds it any more, the garbage
+// collector's cleanup stops its watcher (the watcher goroutine holds only
+// the state, so it does not keep the handle alive).
+type sdsSecret struct{ *secretState }
+
+// secretState is a secret's current material, kept current by a
+// directory watcher.
+type secretState struct {
 	key   sdsKey
 	reg   *Registry
 	cert  atomic.Pointer[keyPair]
 	trust atomic.Pointer[trustBundle]
 
-	reloadMu sync.Mutex // serialises reloads
-	mu       sync.Mutex // guards the watch set and the timer
-	watcher  *fsnotify.Watcher
-	watched  map[string]bool
-	timer    *time.Timer
-	done     chan struct{}
+	reloadMu  sync.Mutex // serialises reloads
+	closeOnce sync.Once
+	mu        sync.Mutex // guards the watch set and the timer
+	watcher   *fsnotify.Watcher
+	watched   map[string]bool
+	timer     *time.Timer
+	done      chan struct{}
 }
 
-func (s *sdsSecret) current() *keyPair          { return s.cert.Load() }
-func (s *sdsSecret) currentTrust() *trustBundle { return s.trust.Load() }
-func (s *sdsSecret) String() string             { return fmt.Sprintf("SDS secret %q (%s)", s.key.name, s.key.path) }
+func (s *secretState) current() *keyPair          { return s.cert.Load() }
+func (s *secretState) currentTrust() *trustBundle { return s.trust.Load() }
+func (s *secretState) String() string {
+	return fmt.Sprintf("SDS secret %q (%s)", s.key.name, s.key.path)
+}
 
 // sdsSource translates an SdsSecretConfig into its shared secret.
 func (r *Registry) sdsSource(sc *tlsv3.SdsSecretConfig, kind secretKind, p config.Path, errs *config.Errors) *sdsSecret {
@@ -138,27 +149,27 @@ func (r *Registry) secret(key sdsKey) (*sdsSecret, error) {
 	if r.closed {
 		return nil, errors.New("the TLS registry is closed")
 	}
-	if s := r.secrets[key]; s != nil {
+	if s := r.secrets[key].Value(); s != nil {
 		return s, nil
 	}
-	s := &sdsSecret{key: key, reg: r, watched: map[string]bool{}, done: make(chan struct{})}
-	dirs, err := s.load()
+	st := &secretState{key: key, reg: r, watched: map[string]bool{}, done: make(chan struct{})}
+	dirs, err := st.load()
 	if err != nil {
 		return nil, err
 	}
-	if err := s.watch(dirs); err != nil {
+	if err := st.watch(dirs); err != nil {
+		st.close()
 		return nil, err
 	}
-	if r.secrets == nil {
-		r.secrets = map[sdsKey]*sdsSecret{}
-	}
-	r.secrets[key] = s
+	s := &sdsSecret{st}
+	runtime.AddCleanup(s, func(st *secretState) { st.close() }, st)
+	r.secrets[key] = weak.Make(s)
 	return s, nil
 }
 
 // load reads the SDS file and the files it names, and swaps the result in
 // when it changed. It returns the directories to watch.
-func (s *sdsSecret) load() ([]string, error) {
+func (s *secretState) load() ([]string, error) {
 	sec, err := readSecret(s.key.path, s.key.name)
 	if err != nil {
 		return nil, err
@@ -238,7 +249,7 @@ func readSecret(path, name string) (*tlsv3.Secret, error) {
 }
 
 // watch adds dirs to the watch set, starting the watcher on first use.
-func (s *sdsSecret) watch(dirs []string) error {
+func (s *secretState) watch(dirs []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.watcher == nil {
@@ -265,7 +276,7 @@ func (s *sdsSecret) watch(dirs []string) error {
 // directory, new files, symlink rename) into one reload.
 const reloadDelay = 50 * time.Millisecond
 
-func (s *sdsSecret) run(w *fsnotify.Watcher) {
+func (s *secretState) run(w *fsnotify.Watcher) {
 	defer close(s.done)
 	for {
 		select {
@@ -295,7 +306,7 @@ func (s *sdsSecret) run(w *fsnotify.Watcher) {
 // reload reads the secret again. A secret that cannot be read (a write
 // still in progress, a key that does not match its certificate yet) keeps
 // the previous one; the next event retries.
-func (s *sdsSecret) reload() {
+func (s *secretState) reload() {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	oldCert, oldTrust := s.cert.Load(), s.trust.Load()
@@ -321,15 +332,17 @@ func (s *sdsSecret) reload() {
 	}
 }
 
-func (s *sdsSecret) close() {
-	s.mu.Lock()
-	w := s.watcher
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	s.mu.Unlock()
-	if w != nil {
-		w.Close()
-		<-s.done
-	}
+func (s *secretState) close() {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		w := s.watcher
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.mu.Unlock()
+		if w != nil {
+			w.Close()
+			<-s.done
+		}
+	})
 }

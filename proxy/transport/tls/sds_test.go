@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -203,4 +204,32 @@ func echoServer(t *testing.T, srv *Server) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+func TestASecretNoContextUsesStopsWatching(t *testing.T) {
+	p := newPKI(t)
+	secret := &tlstest.SecretDir{Dir: t.TempDir()}
+	if err := secret.Update(map[string][]byte{"tls.crt": p.server.CertPEM, "tls.key": p.server.KeyPEM}); err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry(nil, nil)
+	t.Cleanup(reg.Close)
+	s, err := reg.secret(sdsKey{path: sdsFile(t, secret.Dir), name: "default", kind: kindCertificate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := s.done
+	s = nil // the last context using it is gone
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-done:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher of an unused secret is still running")
+		}
+	}
 }

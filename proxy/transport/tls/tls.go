@@ -33,8 +33,8 @@ type Registry struct {
 	store *stats.Store // sds.<secret>.update_* stats; nil: none
 
 	mu       sync.Mutex
-	secrets  map[sdsKey]*sdsSecret
-	contexts []weak.Pointer[material] // for /certs; dead ones are pruned
+	secrets  map[sdsKey]weak.Pointer[sdsSecret] // a secret lives while a context uses it
+	contexts []weak.Pointer[material]           // for /certs; dead ones are pruned
 	closed   bool
 }
 
@@ -42,7 +42,7 @@ type Registry struct {
 // failures (nil means slog.Default()); store, if not nil, gets Envoy's
 // sds.<secret_name>.update_success / update_rejected counters.
 func NewRegistry(log *slog.Logger, store *stats.Store) *Registry {
-	return &Registry{log: log, store: store, secrets: map[sdsKey]*sdsSecret{}}
+	return &Registry{log: log, store: store, secrets: map[sdsKey]weak.Pointer[sdsSecret]{}}
 }
 
 var (
@@ -103,11 +103,13 @@ func (r *Registry) live() []*material {
 func (r *Registry) Close() {
 	r.mu.Lock()
 	secrets := r.secrets
-	r.secrets = map[sdsKey]*sdsSecret{}
+	r.secrets = map[sdsKey]weak.Pointer[sdsSecret]{}
 	r.closed = true
 	r.mu.Unlock()
-	for _, s := range secrets {
-		s.close()
+	for _, w := range secrets {
+		if s := w.Value(); s != nil {
+			s.close()
+		}
 	}
 }
 
