@@ -179,6 +179,7 @@ virtual_hosts:
 			t.Errorf("end of stream: %v", err)
 		}
 	})
+	p.expectIdle("grpc")
 }
 
 func TestGRPCLocalRepliesAreGRPCStatuses(t *testing.T) {

@@ -229,3 +229,28 @@ func closedAddr(t testing.TB) string {
 func (p *proxy) gauge(clusterName, name string) int64 {
 	return stats.ClusterScope(p.store, clusterName).Gauge(name).Value()
 }
+
+// expectIdle checks that every request of the cluster has been accounted
+// as finished: no upstream_rq_active, no pending request, no active request
+// on any endpoint, no retry held.
+func (p *proxy) expectIdle(clusterName string) {
+	p.t.Helper()
+	c := p.clusters.Get(clusterName)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		busy := p.gauge(clusterName, "upstream_rq_active") != 0 || p.gauge(clusterName, "upstream_rq_pending_active") != 0 ||
+			c.RetryLimit().InUse() != 0
+		for _, h := range c.Hosts() {
+			busy = busy || h.ActiveRequests() != 0
+		}
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Errorf("cluster %s still busy: rq_active %d, pending %d, retries held %d", clusterName,
+				p.gauge(clusterName, "upstream_rq_active"), p.gauge(clusterName, "upstream_rq_pending_active"), c.RetryLimit().InUse())
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -62,6 +62,7 @@ virtual_hosts:
 					t.Errorf("%s = %d, want %d", name, got, want)
 				}
 			}
+			p.expectIdle("backend")
 		})
 	}
 }

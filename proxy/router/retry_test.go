@@ -109,6 +109,7 @@ func TestRetries(t *testing.T) {
 			if tt.wantStat != "" && p.counter("backend", tt.wantStat) == 0 {
 				t.Errorf("%s did not move", tt.wantStat)
 			}
+			p.expectIdle("backend")
 		})
 	}
 }
@@ -145,6 +146,7 @@ func TestRouteTimeoutIs504UT(t *testing.T) {
 	if p.counter("slow", "upstream_rq_timeout") != 1 {
 		t.Errorf("upstream_rq_timeout = %d", p.counter("slow", "upstream_rq_timeout"))
 	}
+	p.expectIdle("slow")
 }
 
 func TestMaxRequestsOverflowIs503UO(t *testing.T) {
@@ -176,6 +178,7 @@ func TestMaxRequestsOverflowIs503UO(t *testing.T) {
 	if p.counter("small", "upstream_rq_pending_overflow") != 1 {
 		t.Errorf("upstream_rq_pending_overflow = %d", p.counter("small", "upstream_rq_pending_overflow"))
 	}
+	p.expectIdle("small")
 }
 
 func TestMaxPendingRequestsOverflowIs503UO(t *testing.T) {
@@ -244,4 +247,5 @@ func TestDownstreamDisconnectCancelsTheUpstreamRequest(t *testing.T) {
 	if got := p.lastInfo().Flags.String(); got != "DC" {
 		t.Fatalf("flags %s, want DC", got)
 	}
+	p.expectIdle("backend")
 }
