@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,6 +68,22 @@ func serveApp(t *testing.T, pod *sidecarPod) *app {
 			return
 		}
 		fmt.Fprintf(w, "attempt %d", n)
+	})
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		// A websocket handshake, then an echo of the raw stream: enough
+		// to see the upgrade cross both sidecars.
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "not an upgrade", http.StatusBadRequest)
+			return
+		}
+		c, rw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		rw.Flush()
+		io.Copy(c, rw)
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Second)
@@ -130,4 +147,19 @@ func (h *flakyHealth) Check(_ context.Context, req *healthpb.HealthCheckRequest)
 		}
 	}
 	return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_SERVING}, nil
+}
+
+// Watch streams three statuses and ends: a server stream whose messages
+// and trailers must all cross both sidecars.
+func (h *flakyHealth) Watch(_ *healthpb.HealthCheckRequest, s healthpb.Health_WatchServer) error {
+	for _, st := range watchStatuses {
+		if err := s.Send(&healthpb.HealthCheckResponse{Status: st}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var watchStatuses = []healthpb.HealthCheckResponse_ServingStatus{
+	healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_SERVING,
 }

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -215,6 +217,64 @@ func TestTCPAndServerFirstProtocolsPassThrough(t *testing.T) {
 		code, body, err := m.client.get(m.client.plainClient(), "http://"+hostPort(srv, loopbackPort)+"/")
 		if err != nil || code != 503 {
 			t.Fatalf("got %d %q, %v; want the inbound sidecar's 503", code, body, err)
+		}
+	})
+}
+
+func TestWebsocketsAndGRPCStreamsCrossBothSidecars(t *testing.T) {
+	m := newMesh(t, "auto")
+	srv := m.server.IPv4
+
+	t.Run("a websocket upgrade then carries bytes both ways", func(t *testing.T) {
+		handshake := "GET /ws HTTP/1.1\r\nHost: server\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := m.client.dial(ctx, "tcp", hostPort(srv, httpPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, handshake)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("handshake: %v, %v", resp, err)
+		}
+		for _, msg := range []string{"hello", "again"} {
+			io.WriteString(c, msg)
+			b := make([]byte, len(msg))
+			if _, err := io.ReadFull(br, b); err != nil || string(b) != msg {
+				t.Fatalf("echo of %q: %q, %v", msg, b, err)
+			}
+		}
+	})
+
+	t.Run("a gRPC server stream delivers every message and its status", func(t *testing.T) {
+		conn, err := grpc.NewClient("passthrough:///"+hostPort(srv, grpcPort),
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+				return m.client.dial(ctx, "tcp", addr)
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stream, err := healthpb.NewHealthClient(conn).Watch(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range watchStatuses {
+			got, err := stream.Recv()
+			if err != nil || got.GetStatus() != want {
+				t.Fatalf("message %d: %v, %v; want %v", i, got, err, want)
+			}
+		}
+		if _, err := stream.Recv(); err != io.EOF {
+			t.Fatalf("end of stream: %v, want io.EOF (status OK)", err)
 		}
 	})
 }
