@@ -409,3 +409,61 @@ func TestAdminClustersPageListsHostsAndThresholds(t *testing.T) {
 		t.Errorf("JSON page: %s", js.String())
 	}
 }
+
+func TestTranslationAcceptsTheSupportedSubset(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra string
+		check func(t *testing.T, s *settings)
+	}{
+		{name: "least request with a choice count", extra: "lb_policy: LEAST_REQUEST\n  least_request_lb_config: {choice_count: 3}",
+			check: func(t *testing.T, s *settings) {
+				if s.lb.Policy != 1 || s.lb.ChoiceCount != 3 {
+					t.Errorf("lb %+v", s.lb)
+				}
+			}},
+		{name: "random", extra: "lb_policy: RANDOM", check: func(t *testing.T, s *settings) {
+			if s.lb.Policy.String() != "RANDOM" {
+				t.Errorf("lb %v", s.lb.Policy)
+			}
+		}},
+		{name: "thresholds default to Envoy's", check: func(t *testing.T, s *settings) {
+			if s.thresholds != (thresholds{1024, 1024, 1024, 3, false}) {
+				t.Errorf("thresholds %+v", s.thresholds)
+			}
+			if s.connectTimeout != 5*time.Second || s.http.IdleTimeout != time.Hour {
+				t.Errorf("connect_timeout %v idle %v", s.connectTimeout, s.http.IdleTimeout)
+			}
+		}},
+		{name: "http protocol options", extra: `typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      common_http_protocol_options: {idle_timeout: 0s, max_requests_per_connection: 7}
+      explicit_http_config: {http2_protocol_options: {}}`, check: func(t *testing.T, s *settings) {
+			if s.http.Protocol != 2 || s.http.IdleTimeout != 0 || s.http.MaxRequestsPerConn != 7 {
+				t.Errorf("http options %+v", s.http)
+			}
+		}},
+		{name: "bind config and endpoint weights", extra: "upstream_bind_config: {source_address: {address: 127.0.0.6, port_value: 0}}",
+			check: func(t *testing.T, s *settings) {
+				if s.source.Addr().String() != "127.0.0.6" {
+					t.Errorf("source %v", s.source)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			y := staticCluster("c", "127.0.0.1:80")
+			if tt.extra != "" {
+				y += "  " + tt.extra + "\n"
+			}
+			pbs := parseClusters(t, y)
+			var errs config.Errors
+			s := translate(pbs[0], "c", &errs)
+			if err := errs.Err(); err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, s)
+		})
+	}
+}

@@ -205,3 +205,32 @@ func TestConnectFailureIs503UF(t *testing.T) {
 		t.Errorf("upstream_cx_connect_fail = %d", p.counter("dead", "upstream_cx_connect_fail"))
 	}
 }
+
+func TestUseDownstreamProtocolConfigFollowsTheClient(t *testing.T) {
+	up := h2Upstream(t, echo) // serves HTTP/1.1 and prior-knowledge h2c
+	_, port, _ := strings.Cut(up, ":")
+	p := newProxy(t, `
+- name: follow
+  type: STATIC
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      use_downstream_protocol_config: {http_protocol_options: {}, http2_protocol_options: {}}
+  load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: `+port+`}}}}]}]}
+`, routeTo("follow", ""))
+	for _, tt := range []struct {
+		name   string
+		client *http.Client
+		want   string
+	}{
+		{name: "an HTTP/1.1 client is forwarded over HTTP/1.1", client: h1Client(t), want: "HTTP/1.1"},
+		{name: "an HTTP/2 client is forwarded over HTTP/2", client: h2Client(t), want: "HTTP/2.0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := get(t, tt.client, "GET", p.url+"/", "")
+			if got := resp.Header.Get("X-Seen-Proto"); got != tt.want {
+				t.Errorf("upstream saw %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
