@@ -65,7 +65,8 @@ const (
 	EnvPodIP            = "POD_IP"
 	EnvServiceAccount   = "SERVICE_ACCOUNT"
 	EnvNodeName         = "NODE_NAME"
-	EnvInstanceIPs      = "INSTANCE_IPS"                        // all the pod's IPs, comma-separated; default POD_IP
+	EnvInstanceIPs      = "INSTANCE_IPS"                        // all the pod's IPs, comma-separated; default INSTANCE_IP, then POD_IP
+	EnvInstanceIP       = "INSTANCE_IP"                         // Istio's name for the pod's IP(s)
 	EnvTrustDomain      = "TRUST_DOMAIN"                        // default cluster.local
 	EnvOpaquePorts      = "OUTRIDER_OPAQUE_PORTS"               // replaces DefaultOpaquePorts; "" keeps them, "none" clears them
 	EnvDetectionTimeout = "OUTRIDER_PROTOCOL_DETECTION_TIMEOUT" // a Go duration
@@ -119,7 +120,11 @@ func FromEnv(getenv func(string) string) (Options, error) {
 		NodeName:       getenv(EnvNodeName),
 		TrustDomain:    getenv(EnvTrustDomain),
 	}
-	if v := getenv(EnvInstanceIPs); v != "" {
+	v := getenv(EnvInstanceIPs)
+	if v == "" {
+		v = getenv(EnvInstanceIP)
+	}
+	if v != "" {
 		for _, ip := range strings.Split(v, ",") {
 			if ip = strings.TrimSpace(ip); ip != "" {
 				o.InstanceIPs = append(o.InstanceIPs, ip)
