@@ -1,0 +1,214 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/outrider-mesh/outrider/proxy/cluster"
+	"github.com/outrider-mesh/outrider/proxy/failure"
+)
+
+func (x *exchange) lbContext() cluster.LBContext {
+	lb := cluster.LBContext{OriginalDst: x.info.DownstreamLocal}
+	if x.pol != nil && x.pol.AvoidPreviousHosts {
+		lb.SelectionRetries = x.pol.HostSelectionRetries
+	}
+	return lb
+}
+
+// run makes tries until one gives a response to forward or the retries
+// are spent, then answers.
+func (x *exchange) run() {
+	lb := x.lbContext()
+	avoid := x.pol != nil && x.pol.AvoidPreviousHosts
+	for attempt := 1; ; attempt++ {
+		host, err := x.c.Pick(&lb)
+		if err != nil {
+			localReply(x.w, x.r, x.info, err)
+			return
+		}
+		if avoid {
+			lb.Previous = append(lb.Previous, host)
+		}
+		x.info.UpstreamHost = host.Address().String()
+		x.info.Attempts = attempt
+		start := time.Now()
+		resp, err := x.try(host, attempt)
+		if attempt > 1 {
+			x.c.RetryLimit().Release()
+		}
+		if err != nil {
+			if x.downstreamGone(err) {
+				return
+			}
+			if x.retry(attempt, x.pol != nil && x.pol.RetryError(err)) {
+				if x.backoff(attempt) {
+					continue
+				}
+				x.interrupted(host)
+				return
+			}
+			x.replyError(err, host)
+			return
+		}
+		x.st.RecordStatus(resp.StatusCode)
+		if x.pol != nil && x.pol.RetryResponse(resp.StatusCode, resp.Header) {
+			if x.retry(attempt, true) {
+				resp.Body.Close()
+				x.st.RqActive.Dec()
+				if x.backoff(attempt) {
+					continue
+				}
+				x.interrupted(host)
+				return
+			}
+		} else if attempt > 1 {
+			x.st.RqRetrySuccess.Inc()
+		}
+		x.respond(resp, host, start, attempt)
+		return
+	}
+}
+
+// try sends the request once. Its per-try timeout runs until the response
+// headers arrive.
+func (x *exchange) try(host *cluster.Host, attempt int) (*http.Response, error) {
+	ctx, cancel := x.ctx, context.CancelCauseFunc(nil)
+	var perTry *time.Timer
+	if x.perTry > 0 {
+		ctx, cancel = context.WithCancelCause(x.ctx)
+		perTry = time.AfterFunc(x.perTry, func() { cancel(errPerTryTimeout) })
+	}
+	body := io.ReadCloser(http.NoBody)
+	switch {
+	case x.buf != nil:
+		body = x.buf.Try()
+	case x.hasBody && attempt == 1:
+		body = x.body
+	}
+	if x.route.IncludeAttemptCount {
+		x.r.Header["X-Envoy-Attempt-Count"] = []string{strconv.Itoa(attempt)}
+	}
+	out := outRequest(ctx, x.r, x.path, x.authorityFor(host), body)
+	x.st.RqTotal.Inc()
+	x.st.RqActive.Inc()
+	resp, err := host.Pool().RoundTrip(out)
+	if perTry != nil && !perTry.Stop() && err == nil {
+		// The timer fired as the headers arrived: the try is over anyway.
+		resp.Body.Close()
+		resp, err = nil, errPerTryTimeout
+	}
+	if err != nil {
+		x.st.RqActive.Dec()
+		if cancel != nil {
+			cancel(nil)
+		}
+		return nil, x.classify(ctx, err, host)
+	}
+	return resp, nil
+}
+
+// classify names a failed try by what really ended it.
+func (x *exchange) classify(tryCtx context.Context, err error, host *cluster.Host) error {
+	switch cause := context.Cause(x.ctx); {
+	case errors.Is(cause, errRouteTimeout):
+		return failure.ErrUpstreamTimeout.With(err)
+	case errors.Is(cause, errIdleTimeout):
+		return failure.ErrStreamIdleTimeout.With(err)
+	case x.r.Context().Err() != nil:
+		return failure.ErrDownstreamDisconnect.With(err)
+	}
+	if errors.Is(context.Cause(tryCtx), errPerTryTimeout) || errors.Is(err, errPerTryTimeout) {
+		x.st.RqPerTryTimeout.Inc()
+		host.Stats().RqTimeout.Add(1)
+		return failure.ErrPerTryTimeout.With(err)
+	}
+	var fe *failure.Error
+	if !errors.As(err, &fe) {
+		return failure.ErrUpstreamTermination.With(err)
+	}
+	return err
+}
+
+func (x *exchange) downstreamGone(err error) bool {
+	if !errors.Is(err, failure.ErrDownstreamDisconnect) {
+		return false
+	}
+	x.info.AddFlag(failure.DownstreamConnectionTermination)
+	x.info.ResponseCodeDetails = failure.ErrDownstreamDisconnect.Details
+	x.st.RqCancelled.Inc()
+	return true
+}
+
+// retry decides whether a retriable outcome of try attempt is retried; a
+// yes holds a unit of the max_retries breaker until the retry ends.
+func (x *exchange) retry(attempt int, retriable bool) bool {
+	if !retriable {
+		return false
+	}
+	if uint32(attempt) > x.pol.NumRetries {
+		x.info.AddFlag(failure.UpstreamRetryLimitExceeded)
+		x.st.RqRetryLimitExceeded.Inc()
+		return false
+	}
+	if x.hasBody && (x.buf == nil || !x.buf.Replayable()) {
+		return false // the body is gone: it cannot be sent again
+	}
+	if !x.c.RetryLimit().TryAcquire() {
+		x.st.RqRetryOverflow.Inc()
+		return false
+	}
+	x.st.RqRetry.Inc()
+	return true
+}
+
+// backoff waits before the retry that follows try attempt; false when the
+// request ended meanwhile.
+func (x *exchange) backoff(attempt int) bool {
+	x.st.RqRetryBackoff.Inc()
+	t := time.NewTimer(x.pol.Backoff(attempt))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-x.ctx.Done():
+		x.c.RetryLimit().Release()
+		return false
+	}
+}
+
+// interrupted answers a request whose back-off was cut short by the route
+// timeout, the idle timeout or the client leaving.
+func (x *exchange) interrupted(host *cluster.Host) {
+	err := x.classify(x.ctx, x.ctx.Err(), host)
+	if x.downstreamGone(err) {
+		return
+	}
+	x.replyError(err, host)
+}
+
+// replyError answers a request whose last try failed.
+func (x *exchange) replyError(err error, host *cluster.Host) {
+	switch {
+	case errors.Is(err, failure.ErrUpstreamTimeout):
+		x.st.RqTimeout.Inc()
+		host.Stats().RqTimeout.Add(1)
+	case errors.Is(err, failure.ErrUpstreamReset), errors.Is(err, failure.ErrUpstreamTermination),
+		errors.Is(err, failure.ErrRefusedStream):
+		x.st.RqRxReset.Inc()
+	}
+	if !errors.Is(err, failure.ErrOverflow) && !errors.Is(err, failure.ErrNoHealthyUpstream) {
+		host.Stats().RqError.Add(1)
+	}
+	if x.ctx.Err() != nil && !errors.Is(err, failure.ErrUpstreamTimeout) && !errors.Is(err, failure.ErrStreamIdleTimeout) {
+		if x.r.Context().Err() != nil {
+			x.downstreamGone(failure.ErrDownstreamDisconnect)
+			return
+		}
+	}
+	localReply(x.w, x.r, x.info, err)
+}
