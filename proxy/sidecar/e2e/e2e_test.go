@@ -77,11 +77,11 @@ func TestHTTPCrossesBothSidecarsWithEitherBackend(t *testing.T) {
 				})
 			}
 			dest := "destination.outbound." + statAddr(srv, httpPort) + ".HTTP/1.1.rq_2xx"
-			if n := m.client.stat(t, dest); n != 1 {
+			if n := m.client.waitStat(t, dest, 1); n != 1 {
 				t.Errorf("client sidecar %s = %d, want 1", dest, n)
 			}
 			dest = "destination.inbound." + statAddr(srv, httpPort) + ".HTTP/2.rq_2xx"
-			if n := m.server.stat(t, dest); n != 1 {
+			if n := m.server.waitStat(t, dest, 1); n != 1 {
 				t.Errorf("server sidecar %s = %d, want 1", dest, n)
 			}
 			// The scrape port shows the same, with the destination as labels.
@@ -155,7 +155,7 @@ func TestTheDefaultRetryPolicyRecoversA503AndAGRPCUnavailable(t *testing.T) {
 		t.Errorf("upstream_rq_retry moved by %d, want 2", n)
 	}
 	dest := "destination.outbound." + statAddr(srv, grpcPort) + ".gRPC.grpc_success"
-	if n := m.client.stat(t, dest); n != 1 {
+	if n := m.client.waitStat(t, dest, 1); n != 1 {
 		t.Errorf("%s = %d, want 1", dest, n)
 	}
 }

@@ -204,6 +204,21 @@ func (p *sidecarPod) stat(t *testing.T, name string) uint64 {
 	return p.stats(t)[name]
 }
 
+// waitStat reads a counter until it reaches want or a few seconds have
+// passed, and returns its last value. Per-request stats are recorded when
+// the stream ends, which may be just after the client has its response.
+func (p *sidecarPod) waitStat(t *testing.T, name string, want uint64) uint64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := p.stat(t, name)
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // hostPort joins an address and a port.
 func hostPort(a netip.Addr, port int) string {
 	return netip.AddrPortFrom(a, uint16(port)).String()
