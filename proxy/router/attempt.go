@@ -114,11 +114,16 @@ func (x *exchange) try(host *cluster.Host, attempt int) (*http.Response, error) 
 
 // classify names a failed try by what really ended it.
 func (x *exchange) classify(tryCtx context.Context, err error, host *cluster.Host) error {
+	var fe *failure.Error
 	switch cause := context.Cause(x.ctx); {
 	case errors.Is(cause, errRouteTimeout):
 		return failure.ErrUpstreamTimeout.With(err)
 	case errors.Is(cause, errIdleTimeout):
 		return failure.ErrStreamIdleTimeout.With(err)
+	case x.r.Context().Err() != nil && errors.As(cause, &fe):
+		// The connection manager ended the stream (its stream idle or
+		// request timeout) and answers it itself.
+		return fe.With(err)
 	case x.r.Context().Err() != nil:
 		return failure.ErrDownstreamDisconnect.With(err)
 	}
@@ -127,7 +132,6 @@ func (x *exchange) classify(tryCtx context.Context, err error, host *cluster.Hos
 		host.Stats().RqTimeout.Add(1)
 		return failure.ErrPerTryTimeout.With(err)
 	}
-	var fe *failure.Error
 	if !errors.As(err, &fe) {
 		return failure.ErrUpstreamTermination.With(err)
 	}
@@ -204,11 +208,16 @@ func (x *exchange) replyError(err error, host *cluster.Host) {
 	if !errors.Is(err, failure.ErrOverflow) && !errors.Is(err, failure.ErrNoHealthyUpstream) {
 		host.Stats().RqError.Add(1)
 	}
-	if x.ctx.Err() != nil && !errors.Is(err, failure.ErrUpstreamTimeout) && !errors.Is(err, failure.ErrStreamIdleTimeout) {
-		if x.r.Context().Err() != nil {
-			x.downstreamGone(failure.ErrDownstreamDisconnect)
+	if x.r.Context().Err() != nil {
+		// The stream is over: the client left, or the connection manager
+		// answered it itself (its timeouts). Nobody is left to answer.
+		var fe *failure.Error
+		if errors.As(context.Cause(x.r.Context()), &fe) {
+			x.info.AddFlag(fe.Flag)
 			return
 		}
+		x.downstreamGone(failure.ErrDownstreamDisconnect)
+		return
 	}
 	localReply(x.w, x.r, x.info, err)
 }

@@ -41,6 +41,8 @@ type proxy struct {
 
 	mu      sync.Mutex
 	streams []stream
+	// wrap, if set, changes each request before the router sees it.
+	wrap func(*http.Request) *http.Request
 }
 
 type stream struct {
@@ -87,7 +89,11 @@ func newProxy(t testing.TB, clustersYAML, routesYAML string) *proxy {
 		p.streams = append(p.streams, stream{info: info, done: done})
 		p.mu.Unlock()
 		defer close(done)
-		h.ServeHTTP(w, r.WithContext(streaminfo.With(r.Context(), info)))
+		r = r.WithContext(streaminfo.With(r.Context(), info))
+		if p.wrap != nil {
+			r = p.wrap(r)
+		}
+		h.ServeHTTP(w, r)
 	})
 	srv := httptest.NewUnstartedServer(h2c.NewHandler(front, &http2.Server{}))
 	srv.Start()

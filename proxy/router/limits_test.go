@@ -1,11 +1,14 @@
 package router
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outrider-mesh/outrider/proxy/failure"
 )
 
 func TestRetryEdgeCases(t *testing.T) {
@@ -82,4 +85,23 @@ func TestRouteIdleTimeoutEndsAStalledStream(t *testing.T) {
 	if got := p.lastInfo().Flags.String(); got != "SI" {
 		t.Errorf("flags %s, want SI", got)
 	}
+}
+
+func TestAStreamEndedByTheConnectionManagerIsNotADisconnect(t *testing.T) {
+	up := h2Upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	p := newProxy(t, staticCluster("backend", true, "", up), routeTo("backend", ", timeout: 0s"))
+	// Stand in for the connection manager's stream idle timeout: cancel the
+	// request's context with the failure as cause, as it does.
+	p.wrap = func(r *http.Request) *http.Request {
+		ctx, cancel := context.WithCancelCause(r.Context())
+		time.AfterFunc(50*time.Millisecond, func() { cancel(failure.ErrStreamIdleTimeout) })
+		return r.WithContext(ctx)
+	}
+	get(t, h1Client(t), "GET", p.url+"/", "")
+	if got := p.lastInfo().Flags.String(); got != "SI" {
+		t.Errorf("flags %s, want SI", got)
+	}
+	p.expectIdle("backend")
 }

@@ -97,12 +97,15 @@ func (x *exchange) copyBody(resp *http.Response, flusher http.Flusher) bool {
 // bodyFailed records why a response body ended early.
 func (x *exchange) bodyFailed(err error) {
 	cause := context.Cause(x.ctx)
+	var fe *failure.Error
 	switch {
 	case errors.Is(cause, errRouteTimeout):
 		x.info.AddFlag(failure.UpstreamRequestTimeout)
 		x.st.RqTimeout.Inc()
 	case errors.Is(cause, errIdleTimeout):
 		x.info.AddFlag(failure.StreamIdleTimeout)
+	case x.r.Context().Err() != nil && errors.As(cause, &fe):
+		x.info.AddFlag(fe.Flag) // the connection manager's timeout
 	case x.r.Context().Err() != nil:
 		x.downstreamGone(failure.ErrDownstreamDisconnect)
 	default:
