@@ -214,6 +214,11 @@ type countingBody struct {
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
+	if b.x.done.Load() {
+		// A transport may still read after the exchange ended; the Info
+		// may already serve another stream.
+		return n, err
+	}
 	b.x.info.UpstreamBytesSent.Add(uint64(n))
 	b.x.touch()
 	if err == io.EOF {
