@@ -105,3 +105,61 @@ func TestAStreamEndedByTheConnectionManagerIsNotADisconnect(t *testing.T) {
 	}
 	p.expectIdle("backend")
 }
+
+func TestARemovedClusterLetsItsActiveRequestFinish(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	up := h1Upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(entered)
+			<-release
+		}
+		io.WriteString(w, "done")
+	})
+	p := newProxy(t, staticCluster("old", false, "", up), routeTo("old", ""))
+	c := h1Client(t)
+	get(t, c, "GET", p.url+"/warm", "") // leaves an idle connection
+	old := p.clusters.Get("old")
+	result := make(chan string, 1)
+	go func() {
+		resp, err := c.Get(p.url + "/slow")
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		result <- string(b)
+	}()
+	<-entered
+	if err := p.clusters.Update(nil, "clusters"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if got := <-result; got != "done" {
+		t.Fatalf("in-flight request on the removed cluster got %q", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for old.Stats().CxActive.Value() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("removed cluster still has %d connections", old.Stats().CxActive.Value())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestExpectContinueIsAnsweredLocallyAndNotForwarded(t *testing.T) {
+	seen := make(chan string, 1)
+	up := h2Upstream(t, func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Expect")
+		echo(w, r)
+	})
+	p := newProxy(t, staticCluster("backend", true, "", up), routeTo("backend", ""))
+	resp, body := get(t, h1Client(t), "PUT", p.url+"/", "large enough", "Expect", "100-continue")
+	if resp.StatusCode != 200 || body != "echo:large enough" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if got := <-seen; got != "" {
+		t.Errorf("upstream saw Expect: %q", got)
+	}
+}
