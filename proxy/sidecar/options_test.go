@@ -90,3 +90,22 @@ func TestIdentityHoldsWhatIsKnownAndTheSPIFFEID(t *testing.T) {
 		t.Errorf("without namespace and account: %v", id)
 	}
 }
+
+// FuzzParsePorts: whatever the environment holds, the list comes back
+// sorted, without duplicates or port 0, or an error.
+func FuzzParsePorts(f *testing.F) {
+	for _, s := range []string{"25,587", "9000-9010", "none", "", "1-65535", "5-1", "a,b", ",,,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ports, err := ParsePorts(s)
+		if err != nil {
+			return
+		}
+		for i, p := range ports {
+			if p == 0 || (i > 0 && ports[i-1] >= p) {
+				t.Fatalf("ParsePorts(%q) = %v", s, ports)
+			}
+		}
+	})
+}
