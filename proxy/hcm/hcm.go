@@ -93,6 +93,9 @@ func newConnectionManager(s settings, env *network.Env) *ConnectionManager {
 		MaxUploadBufferPerStream:     s.streamWindow,
 		MaxUploadBufferPerConnection: s.connWindow,
 		IdleTimeout:                  s.idleTimeout,
+		// RFC 9113's default, which Envoy keeps too: x/net's 1 MiB would
+		// let a peer send frames other HTTP/2 stacks refuse (h2spec 4.2).
+		MaxReadFrameSize: 16384,
 	}
 	cm.hs = &http.Server{MaxHeaderBytes: s.maxHeaderBytes, ErrorLog: nil}
 	if err := http2.ConfigureServer(cm.hs, cm.h2); err != nil {
@@ -127,7 +130,14 @@ func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
 	ctx = context.WithValue(ctx, connKey{}, c)
 
 	h2 := cm.s.codec == hcmv3.HttpConnectionManager_HTTP2
-	if cm.s.codec == hcmv3.HttpConnectionManager_AUTO {
+	switch {
+	case cm.s.codec != hcmv3.HttpConnectionManager_AUTO:
+	case c.TLS != nil && c.TLS.ALPN != "":
+		// TLS negotiated the protocol, as Envoy's AUTO codec honours: a
+		// peer that agreed to h2 and then sends no preface is refused as
+		// HTTP/2 refuses it, not answered in HTTP/1 (h2spec 3.5).
+		h2 = c.TLS.ALPN == "h2"
+	default:
 		var err error
 		if h2, err = inspector.IsH2Preface(c.Reader); err != nil {
 			return
