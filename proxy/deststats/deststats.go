@@ -110,7 +110,8 @@ type dest struct {
 }
 
 // table is the set of destinations of one stat_prefix in one store. It
-// outlives config reloads, so the cap holds across them.
+// outlives config reloads, so the cap holds across them; like the store's
+// stats themselves, it lives as long as the process (tables, below).
 type table struct {
 	scope stats.Scope
 	max   int
