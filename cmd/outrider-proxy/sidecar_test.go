@@ -22,6 +22,9 @@ var podEnv = map[string]string{
 }
 
 func setPodEnv(t *testing.T) {
+	for _, k := range []string{"INSTANCE_IPS", "INSTANCE_IP", "TRUST_DOMAIN", "OUTRIDER_OPAQUE_PORTS", "OUTRIDER_PROTOCOL_DETECTION_TIMEOUT"} {
+		t.Setenv(k, "")
+	}
 	for k, v := range podEnv {
 		t.Setenv(k, v)
 	}
