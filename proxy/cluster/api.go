@@ -54,7 +54,7 @@ func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 	for i, pb := range pbs {
 		ip := p.Index(i)
 		all[i] = translate(pb, ip, &errs)
-		m.translateTLS(pb, all[i], ip, &errs)
+		translateTLS(pb, all[i], m.registry(), m.store, ip, &errs)
 		if name := pb.GetName(); seen[name] {
 			errs.Addf(ip.Field("name"), "cluster: duplicate cluster name %q", name)
 		}

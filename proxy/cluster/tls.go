@@ -28,8 +28,8 @@ func (m *Manager) registry() *tls.Registry {
 
 // translateTLS translates the cluster's transport_socket (an
 // UpstreamTlsContext) into s.tls, whose handshakes are counted in the
-// cluster's ssl.* stats.
-func (m *Manager) translateTLS(pb *clusterv3.Cluster, s *settings, p config.Path, errs *config.Errors) {
+// cluster's ssl.* stats in store.
+func translateTLS(pb *clusterv3.Cluster, s *settings, reg *tls.Registry, store *stats.Store, p config.Path, errs *config.Errors) {
 	ts := pb.GetTransportSocket()
 	if ts == nil {
 		if s.http.Protocol == upstream.Auto {
@@ -38,8 +38,8 @@ func (m *Manager) translateTLS(pb *clusterv3.Cluster, s *settings, p config.Path
 		}
 		return
 	}
-	st := tls.NewStats(stats.ClusterScope(m.store, s.statName))
-	c, err := m.registry().TranslateUpstream(ts, st, p.Field("transport_socket"))
+	st := tls.NewStats(stats.ClusterScope(store, s.statName))
+	c, err := reg.TranslateUpstream(ts, st, p.Field("transport_socket"))
 	if err != nil {
 		errs.Add(p.Field("transport_socket"), err)
 		return
