@@ -22,25 +22,35 @@ type h1Conn struct {
 }
 
 func (p *Pool) roundTripH1(req *http.Request) (*http.Response, error) {
-	c, err := p.getH1(req)
-	if err != nil {
-		return nil, err
-	}
-	c.requests++
-	noteTLS(req, c.tls)
-	resp, err := c.cc.RoundTrip(req)
-	if err != nil {
+	fresh := false
+	for {
+		c, err := p.getH1(req, fresh)
+		if err != nil {
+			return nil, err
+		}
+		c.requests++
+		noteTLS(req, c.tls)
+		resp, err := c.cc.RoundTrip(req)
+		if err == nil {
+			return resp, nil
+		}
 		if ctxErr := req.Context().Err(); ctxErr != nil {
 			return nil, fmt.Errorf("upstream: %w", ctxErr)
 		}
+		if !fresh && c.requests > 1 && (req.Body == nil || req.Body == http.NoBody) {
+			// A kept-alive connection the server closed while it sat idle:
+			// the request never reached it. Send it once more on a new
+			// connection, as net/http's Transport does.
+			fresh = true
+			continue
+		}
 		return nil, failure.ErrUpstreamTermination.With(err)
 	}
-	return resp, nil
 }
 
-// getH1 takes an idle connection, or dials one, or waits for one to be
-// returned when max_connections is reached.
-func (p *Pool) getH1(req *http.Request) (*h1Conn, error) {
+// getH1 takes an idle connection (unless fresh), or dials one, or waits
+// for one to be returned when max_connections is reached.
+func (p *Pool) getH1(req *http.Request, fresh bool) (*h1Conn, error) {
 	ctx := req.Context()
 	ticket := pendingTicket{p: p}
 	defer ticket.leave()
@@ -50,7 +60,7 @@ func (p *Pool) getH1(req *http.Request) (*h1Conn, error) {
 			p.mu.Unlock()
 			return nil, failure.ErrNoHealthyUpstream.With(errPoolClosed)
 		}
-		if n := len(p.idle); n > 0 {
+		if n := len(p.idle); n > 0 && !fresh {
 			c := p.idle[n-1]
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]

@@ -261,3 +261,22 @@ func TestUpstreamBindConfigSetsTheSourceAddress(t *testing.T) {
 		t.Errorf("upstream saw %s, want 127.0.0.6", got)
 	}
 }
+
+func TestHTTP1ResendsOnceWhenAnIdleConnectionWasClosedByTheServer(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(ok))
+	srv.Config.IdleTimeout = 50 * time.Millisecond // the server closes idle connections
+	srv.Start()
+	t.Cleanup(srv.Close)
+	// The pool keeps connections much longer than the server does.
+	p, st := newTestPool(t, srv.Listener.Addr().String(), Options{Protocol: HTTP1, IdleTimeout: time.Hour}, 1024)
+	if code, err := roundTrip(t, p, "/"); err != nil || code != 200 {
+		t.Fatalf("first: %d %v", code, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if code, err := roundTrip(t, p, "/"); err != nil || code != 200 {
+		t.Fatalf("after the server closed the idle connection: %d %v", code, err)
+	}
+	if st.CxTotal.Value() != 2 {
+		t.Errorf("upstream_cx_total = %d, want 2", st.CxTotal.Value())
+	}
+}
