@@ -280,3 +280,25 @@ func TestHTTP1ResendsOnceWhenAnIdleConnectionWasClosedByTheServer(t *testing.T) 
 		t.Errorf("upstream_cx_total = %d, want 2", st.CxTotal.Value())
 	}
 }
+
+func TestHTTP2ReplacesAConnectionTheServerClosedForIdleness(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: http.HandlerFunc(ok), Protocols: &protos, IdleTimeout: 50 * time.Millisecond}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	p, st := newTestPool(t, ln.Addr().String(), Options{Protocol: HTTP2, IdleTimeout: time.Hour}, 1024)
+	for i := range 3 {
+		if code, err := roundTrip(t, p, "/"); err != nil || code != 200 {
+			t.Fatalf("request %d: %d %v", i, code, err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	if st.CxTotal.Value() != 3 {
+		t.Errorf("upstream_cx_total = %d, want 3 (one per idle period)", st.CxTotal.Value())
+	}
+}
