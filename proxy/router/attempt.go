@@ -28,6 +28,9 @@ func (x *exchange) run() {
 	for attempt := 1; ; attempt++ {
 		host, err := x.c.Pick(&lb)
 		if err != nil {
+			if attempt > 1 {
+				x.c.RetryLimit().Release()
+			}
 			localReply(x.w, x.r, x.info, err)
 			return
 		}
