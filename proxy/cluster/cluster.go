@@ -111,7 +111,7 @@ func (c *Cluster) markWarm() {
 }
 
 func (c *Cluster) newHost(addr netip.AddrPort, weight uint32, hostname string) *Host {
-	h := &Host{addr: addr, weight: weight, hostname: hostname}
+	h := &Host{addr: addr, addrText: addr.String(), weight: weight, hostname: hostname}
 	h.pool = upstream.NewPool(addr, c.dialer, &c.s.http, c.limits)
 	return h
 }
@@ -174,6 +174,7 @@ func (hs *hostSet) pick(lb *LBContext) (*Host, error) {
 // Host is one endpoint of a cluster.
 type Host struct {
 	addr     netip.AddrPort
+	addrText string
 	weight   uint32
 	hostname string // the DNS name it was resolved from, if any
 	pool     *upstream.Pool
@@ -198,7 +199,9 @@ func (h *Host) Stats() *upstream.HostStats { return &h.pool.Host }
 // Hostname is the DNS name the endpoint was resolved from ("" for IPs).
 func (h *Host) Hostname() string { return h.hostname }
 
-func (h *Host) String() string { return h.addr.String() }
+// String is the endpoint's "ip:port", made once (access logs want it per
+// request).
+func (h *Host) String() string { return h.addrText }
 
 func (h *Host) touch() { h.lastUsed.Store(time.Now().UnixNano()) }
 

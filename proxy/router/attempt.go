@@ -37,7 +37,7 @@ func (x *exchange) run() {
 		if avoid {
 			lb.Previous = append(lb.Previous, host)
 		}
-		x.info.UpstreamHost = host.Address().String()
+		x.info.UpstreamHost = host.String()
 		x.info.Attempts = attempt
 		start := time.Now()
 		resp, err := x.try(host, attempt)

@@ -20,7 +20,7 @@ func (x *exchange) proxyUpgrade() {
 		localReply(x.w, x.r, x.info, err)
 		return
 	}
-	x.info.UpstreamHost = host.Address().String()
+	x.info.UpstreamHost = host.String()
 	x.info.Attempts = 1
 	out := outRequest(x.ctx, x.r, x.path, x.authorityFor(host), x.r.Body)
 	x.st.RqTotal.Inc()
