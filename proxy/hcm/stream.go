@@ -100,6 +100,7 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.whole.Reset(cm.s.requestTimeout)
 	}
 
+	aborted := false
 	if code := cm.prepare(r, info); code != 0 {
 		st.rw.localReply(code, "")
 	} else {
@@ -109,15 +110,34 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				info.RouteName = rt.Name()
 			}
 		}
-		cm.handler.ServeHTTP(&st.rw, r)
+		aborted = cm.run(&st.rw, r)
 	}
-	cm.finish(st)
+	cm.finish(st, aborted)
 	cancel(context.Canceled)
+	if aborted {
+		panic(http.ErrAbortHandler) // resets the stream, after it was counted and logged
+	}
+}
+
+// run calls the filter chain. A filter that cannot finish a response
+// aborts with http.ErrAbortHandler; run reports it so that the stream is
+// still counted and logged before the codec resets it.
+func (cm *ConnectionManager) run(w http.ResponseWriter, r *http.Request) (aborted bool) {
+	defer func() {
+		if aborted {
+			if v := recover(); v != nil && v != http.ErrAbortHandler {
+				panic(v)
+			}
+		}
+	}()
+	aborted = true
+	cm.handler.ServeHTTP(w, r)
+	return false
 }
 
 // finish stops the timers, records the outcome and logs the stream. A
 // stream that timed out after its response had started is reset.
-func (cm *ConnectionManager) finish(st *stream) {
+func (cm *ConnectionManager) finish(st *stream, aborted bool) {
 	st.reusable = true
 	if st.idle != nil && !st.idle.Stop() {
 		st.reusable = false
@@ -130,7 +150,7 @@ func (cm *ConnectionManager) finish(st *stream) {
 	timedOut, started := st.timedOut, st.rw.wroteHeader
 	st.mu.Unlock()
 	info := &st.info
-	if !started {
+	if !started && !aborted {
 		st.rw.WriteHeader(http.StatusOK)
 	}
 	info.ResponseCode = st.rw.status

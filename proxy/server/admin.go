@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -87,51 +86,10 @@ func (s *Server) drainListeners(graceful, inboundOnly bool) {
 	time.AfterFunc(s.opts.DrainTime, func() { s.listeners.StopListening(inboundOnly) })
 }
 
-// writeClusters is Envoy's /clusters: "cluster::host::stat::value" lines.
+// writeClusters is Envoy's /clusters page.
 func (s *Server) writeClusters(w io.Writer, asJSON bool) {
-	type hostStatus struct {
-		Address  string `json:"address"`
-		Weight   uint32 `json:"weight"`
-		CxActive int64  `json:"cx_active"`
-		CxTotal  uint64 `json:"cx_total"`
-		RqActive int64  `json:"rq_active"`
-		RqTotal  uint64 `json:"rq_total"`
-		Hostname string `json:"hostname,omitempty"`
-	}
-	type clusterStatus struct {
-		Name  string       `json:"name"`
-		Type  string       `json:"type"`
-		Hosts []hostStatus `json:"host_statuses"`
-	}
-	var all []clusterStatus
-	for _, c := range s.clusters.All() {
-		cs := clusterStatus{Name: c.Name(), Type: c.Type()}
-		for _, h := range c.Hosts() {
-			st := h.Stats()
-			cs.Hosts = append(cs.Hosts, hostStatus{
-				Address: h.Address().String(), Weight: h.Weight(),
-				CxActive: st.CxActive.Load(), CxTotal: st.CxTotal.Load(),
-				RqActive: st.RqActive.Load(), RqTotal: st.RqTotal.Load(),
-				Hostname: h.Hostname(),
-			})
-		}
-		all = append(all, cs)
-	}
-	if asJSON {
-		out, _ := json.MarshalIndent(map[string]any{"cluster_statuses": all}, "", "  ")
-		w.Write(append(out, '\n'))
-		return
-	}
-	for _, c := range all {
-		fmt.Fprintf(w, "%s::default_priority::max_connections::%d\n", c.Name, 1024)
-		for _, h := range c.Hosts {
-			p := c.Name + "::" + h.Address + "::"
-			fmt.Fprintf(w, "%scx_active::%d\n%scx_total::%d\n%srq_active::%d\n%srq_total::%d\n%sweight::%d\n%shealth_flags::healthy\n",
-				p, h.CxActive, p, h.CxTotal, p, h.RqActive, p, h.RqTotal, p, h.Weight, p)
-			if h.Hostname != "" {
-				fmt.Fprintf(w, "%shostname::%s\n", p, h.Hostname)
-			}
-		}
+	if err := s.clusters.WriteClusters(w, asJSON); err != nil {
+		s.log.Warn("server: /clusters", "err", err)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
@@ -291,5 +292,52 @@ func TestBodiesStreamInBothDirectionsWithoutBuffering(t *testing.T) {
 	rest, _ := io.ReadAll(br)
 	if len(rest) != 0 {
 		t.Fatalf("unexpected trailing body %q", rest)
+	}
+}
+
+// An upstream that dies mid-response resets the downstream stream, and the
+// stream is still counted and logged.
+func TestAStreamResetMidResponseIsStillLogged(t *testing.T) {
+	be := httpBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		io.WriteString(w, "only ten b")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	cfg := strings.Replace(httpProxyConfig(`              - match: {prefix: "/"}
+                route: {cluster: backend}`,
+		staticCluster("backend", "", be)),
+		"          stat_prefix: main\n",
+		"          stat_prefix: main\n          access_log:\n          - name: envoy.access_loggers.file\n            typed_config:\n              \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n              path: "+logPath+"\n              log_format: {text_format_source: {inline_string: \"%RESPONSE_CODE% %RESPONSE_FLAGS%\\n\"}}\n", 1)
+	s, addr := startProxy(t, cfg)
+	resp, err := http.Get("http://" + addr + "/")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("the client read a whole response although the upstream died mid-body")
+	}
+	waitForCounter(t, s, "http.main.downstream_rq_2xx", 1)
+	s.Close()
+	logged, _ := os.ReadFile(logPath)
+	if got := strings.TrimSpace(string(logged)); !strings.HasPrefix(got, "200 ") || !strings.Contains(got, "U") {
+		t.Fatalf("access log %q, want one 200 entry with an upstream failure flag", got)
+	}
+}
+
+func waitForCounter(t *testing.T, s *Server, name string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for counter(s, name) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %d, want %d", name, counter(s, name), want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
