@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"time"
 
@@ -58,7 +59,9 @@ func (a *active) serveChain(fc *filterChain, nc *network.Conn) {
 		return
 	}
 	raw, rawReader := nc.Conn, nc.Reader
-	tc, info, err := fc.tls.server.Handshake(a.m.ctx, &peekedConn{Conn: raw, r: rawReader}, fc.tls.timeout, a.st.sslStats())
+	// No context: crypto/tls would start a goroutine per handshake to
+	// watch it, and Manager.Close ends handshakes by closing the sockets.
+	tc, info, err := fc.tls.server.Handshake(context.Background(), &peekedConn{Conn: raw, r: rawReader}, fc.tls.timeout, a.st.sslStats())
 	if err != nil {
 		he, _ := tls.IsHandshakeError(err)
 		a.m.env.Logger().Info("listener: TLS handshake failed, connection closed",
