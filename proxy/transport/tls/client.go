@@ -121,11 +121,5 @@ func (c *Client) Handshake(ctx context.Context, conn net.Conn, alpn []string) (n
 	}
 	cs := tc.ConnectionState()
 	c.st.succeeded(&cs)
-	t := describe(&cs)
-	if len(c.c.certs) > 0 {
-		if kp := c.c.certs[0].current(); kp != nil && kp.cert.Leaf != nil {
-			t.LocalURISANs, t.LocalDNSSANs, t.LocalSubject = uriStrings(kp.cert.Leaf), kp.cert.Leaf.DNSNames, kp.cert.Leaf.Subject.String()
-		}
-	}
-	return tc, t, nil
+	return tc, describe(&cs, c.c), nil
 }

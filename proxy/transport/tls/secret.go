@@ -47,10 +47,13 @@ type staticTrust struct{ tb *trustBundle }
 
 func (s staticCert) current() *keyPair           { return s.kp }
 func (s staticTrust) currentTrust() *trustBundle { return s.tb }
-func (s staticCert) String() string              { return s.kp.path }
-func (s staticTrust) String() string             { return s.tb.path }
 
-var _, _ = certSource(staticCert{}), trustSource(staticTrust{})
+var (
+	_ certSource  = staticCert{}
+	_ trustSource = staticTrust{}
+	_ certSource  = (*sdsSecret)(nil)
+	_ trustSource = (*sdsSecret)(nil)
+)
 
 // readSource reads a DataSource holding PEM (filename, inline_string or
 // inline_bytes) and returns its bytes and a name for messages and /certs.

@@ -116,21 +116,13 @@ func (s *Server) Handshake(ctx context.Context, conn net.Conn, timeout time.Dura
 	}
 	cs := tc.ConnectionState()
 	st.succeeded(&cs)
-	return tc, s.describe(&cs), nil
+	return tc, describe(&cs, s.c), nil
 }
 
-// describe builds the connection's TLS record for access logs.
-func (s *Server) describe(cs *cryptotls.ConnectionState) *streaminfo.TLS {
-	t := describe(cs)
-	if len(s.c.certs) > 0 {
-		if kp := s.c.certs[0].current(); kp != nil && kp.cert.Leaf != nil {
-			t.LocalURISANs, t.LocalDNSSANs, t.LocalSubject = uriStrings(kp.cert.Leaf), kp.cert.Leaf.DNSNames, kp.cert.Leaf.Subject.String()
-		}
-	}
-	return t
-}
-
-func describe(cs *cryptotls.ConnectionState) *streaminfo.TLS {
+// describe builds a connection's TLS record for access logs. The local
+// certificate is the context's first: crypto/tls does not say which one
+// a handshake chose, and contexts rarely have more than one.
+func describe(cs *cryptotls.ConnectionState, c *common) *streaminfo.TLS {
 	t := &streaminfo.TLS{
 		Version:    versionName(cs.Version),
 		Cipher:     cipherName(cs.CipherSuite),
@@ -143,6 +135,11 @@ func describe(cs *cryptotls.ConnectionState) *streaminfo.TLS {
 		t.PeerDNSSANs = leaf.DNSNames
 		t.PeerSubject = leaf.Subject.String()
 		t.PeerSerial = leaf.SerialNumber.Text(16)
+	}
+	if len(c.certs) > 0 {
+		if kp := c.certs[0].current(); kp != nil && kp.cert.Leaf != nil {
+			t.LocalURISANs, t.LocalDNSSANs, t.LocalSubject = uriStrings(kp.cert.Leaf), kp.cert.Leaf.DNSNames, kp.cert.Leaf.Subject.String()
+		}
 	}
 	return t
 }
