@@ -91,6 +91,10 @@ func TestSecretDirectorySwapRotatesTheServerCertificate(t *testing.T) {
 	if err := long.roundTrip("still here"); err != nil {
 		t.Errorf("the connection made before the rotation broke: %v", err)
 	}
+	certs := reg.Certificates(time.Now()).GetCertificates()
+	if len(certs) != 1 || certs[0].GetCertChain()[0].GetSerialNumber() != second.Cert.SerialNumber.Text(16) {
+		t.Errorf("/certs does not show the new certificate: %v", certs)
+	}
 	if v := store.Root().Scope("sds").Scope("default").Counter("update_success").Value(); v < 1 {
 		t.Errorf("sds.default.update_success = %d, want at least 1", v)
 	}
