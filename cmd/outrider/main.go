@@ -29,6 +29,7 @@ type stdio struct {
 }
 
 var commands = []command{
+	{"demo", "run two pods with sidecars on this machine and watch the mesh at work (root)", runDemo},
 	{"inject", "add the Outrider sidecar to Kubernetes manifests", runInject},
 	{"uninject", "remove the Outrider sidecar from Kubernetes manifests", runUninject},
 	{"webhook", "serve the sidecar-injection admission webhook", runWebhook},

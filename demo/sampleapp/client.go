@@ -47,8 +47,9 @@ type Client struct {
 	grpc healthpb.HealthClient
 	conn *grpc.ClientConn
 
-	mu     sync.Mutex
-	report ClientReport
+	mu      sync.Mutex
+	started time.Time // when Run began; zero before
+	report  ClientReport
 }
 
 // NewClient checks cfg and prepares the connections' settings; it does not
@@ -95,6 +96,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // Run sends load until ctx is done, then waits for the requests in flight
 // (each bounded by the timeout) and closes the connections.
 func (c *Client) Run(ctx context.Context) {
+	c.mu.Lock()
+	c.started = time.Now()
+	c.mu.Unlock()
 	var wg sync.WaitGroup
 	for p := range c.cfg.Targets {
 		wg.Add(1)
@@ -110,6 +114,7 @@ func (c *Client) Run(ctx context.Context) {
 	}
 	c.mu.Lock()
 	c.report.Final = true
+	c.report.Elapsed = time.Since(c.started)
 	c.mu.Unlock()
 }
 
@@ -257,7 +262,10 @@ func kindOf(err error) string {
 func (c *Client) Report() ClientReport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := ClientReport{Final: c.report.Final, Protocols: map[Protocol]*ClientCounts{}}
+	r := ClientReport{Final: c.report.Final, Elapsed: c.report.Elapsed, Protocols: map[Protocol]*ClientCounts{}}
+	if !r.Final && !c.started.IsZero() {
+		r.Elapsed = time.Since(c.started)
+	}
 	for p, cc := range c.report.Protocols {
 		cp := *cc
 		cp.Failures = maps.Clone(cc.Failures)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Protocol is one of the protocols the sample app speaks.
@@ -75,6 +76,8 @@ func ParseProtocols(s string) ([]Protocol, error) {
 // ClientReport is what the client has seen so far, as the application
 // sees it: the sidecars and their retries are invisible to it.
 type ClientReport struct {
+	// Elapsed is the time since the load started.
+	Elapsed   time.Duration              `json:"elapsed_ns"`
 	Protocols map[Protocol]*ClientCounts `json:"protocols"`
 	// Final is set on the last report, written once the load stopped and
 	// every request in flight ended.
