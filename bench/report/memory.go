@@ -1,0 +1,59 @@
+package report
+
+// Memory is each proxy's resident memory outside the load scenarios.
+type Memory struct {
+	Proxies []ProxyMemory `json:"proxies"`
+}
+
+// ProxyMemory is one proxy's memory figures.
+type ProxyMemory struct {
+	Path string `json:"path"`
+	// IdleRSS is the RSS with the benchmark configuration, started and
+	// settled, before any traffic.
+	IdleRSS uint64 `json:"idle_rss_bytes"`
+	// Scale is the idle RSS with that many extra services (one cluster and
+	// one route each) in the configuration.
+	Scale []SizePoint `json:"scale,omitempty"`
+	// BytesPerService is the RSS growth per added service, between the
+	// smallest and the largest configuration.
+	BytesPerService float64 `json:"bytes_per_service,omitempty"`
+}
+
+// SizePoint is the idle RSS at one configuration size.
+type SizePoint struct {
+	Services int    `json:"services"`
+	RSS      uint64 `json:"rss_bytes"`
+}
+
+// Slope fills BytesPerService from the smallest and largest points.
+func (p *ProxyMemory) Slope() {
+	if len(p.Scale) < 2 {
+		return
+	}
+	lo, hi := p.Scale[0], p.Scale[0]
+	for _, s := range p.Scale {
+		if s.Services < lo.Services {
+			lo = s
+		}
+		if s.Services > hi.Services {
+			hi = s
+		}
+	}
+	if hi.Services == lo.Services {
+		return
+	}
+	p.BytesPerService = (float64(hi.RSS) - float64(lo.RSS)) / float64(hi.Services-lo.Services)
+}
+
+// Proxy returns the named proxy's memory figures, or nil.
+func (m *Memory) Proxy(path string) *ProxyMemory {
+	if m == nil {
+		return nil
+	}
+	for i := range m.Proxies {
+		if m.Proxies[i].Path == path {
+			return &m.Proxies[i]
+		}
+	}
+	return nil
+}
