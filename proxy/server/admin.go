@@ -57,6 +57,7 @@ func (s *Server) startAdmin(b *bootstrapv3.Bootstrap) error {
 		DrainListeners: s.drainListeners,
 		LogLevel:       s.opts.LogLevel,
 		ReopenLogs:     s.logs.Reopen,
+		Certs:          s.tls.CertsJSON,
 	})
 	s.admin = &adminServer{api: api}
 	sa := b.GetAdmin().GetAddress().GetSocketAddress()

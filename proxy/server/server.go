@@ -22,6 +22,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/listener"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/transport/tls"
 )
 
 // State is where the process is in its life, as Envoy's /ready reports it.
@@ -77,6 +78,7 @@ type Server struct {
 	clusters  *cluster.Manager
 	listeners *listener.Manager
 	logs      *accesslog.Manager
+	tls       *tls.Registry
 	admin     *adminServer
 
 	state        atomic.Int32
@@ -124,6 +126,8 @@ func New(opts Options) *Server {
 	}
 	s.clusters = cluster.NewManager(store)
 	s.logs = accesslog.NewManager(store)
+	s.tls = tls.NewRegistry(log, store) // SDS secrets and TLS contexts, shared by listeners and clusters
+	s.clusters.SetTLSRegistry(s.tls)
 	s.listeners = listener.NewManager(&listener.Env{
 		Clusters:    s.clusters,
 		Stats:       store,
@@ -131,6 +135,7 @@ func New(opts Options) *Server {
 		AccessLogs: func(logs []*accesslogv3.AccessLog, p config.Path) (network.AccessLogger, error) {
 			return s.logs.Translate(logs, p)
 		},
+		TLS:       s.tls,
 		DrainTime: opts.DrainTime,
 		Log:       log,
 	})
@@ -300,6 +305,7 @@ func (s *Server) Close() {
 	s.listeners.Close()
 	s.clusters.Close()
 	_ = s.logs.Close()
+	s.tls.Close()
 }
 
 // ListenerAddr is the bound address of the named listener (the real port

@@ -10,6 +10,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/listener"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/transport/tls"
 )
 
 // Validate translates b the way Start would, without opening a socket or
@@ -25,8 +26,11 @@ func Validate(b *bootstrapv3.Bootstrap) error {
 	store := stats.NewStore()
 	logs := accesslog.NewManager(store)
 	defer logs.Close()
+	reg := tls.NewRegistry(nil, store)
+	defer reg.Close()
 	env := &listener.Env{
 		Stats:       store,
+		TLS:         reg,
 		HTTPFilters: httpFilters(),
 		AccessLogs: func(l []*accesslogv3.AccessLog, p config.Path) (network.AccessLogger, error) {
 			return logs.Translate(l, p)
