@@ -58,15 +58,19 @@ func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int
 			info.DownstreamRemote = info.DownstreamDirect
 		}
 	}
+	scheme := "http"
+	if info.DownstreamTLS != nil {
+		scheme = "https"
+	}
 	if cm.s.useRemoteAddress {
-		h.Set("X-Forwarded-Proto", "http")
+		h.Set("X-Forwarded-Proto", scheme)
 		if internal {
 			h.Set("X-Envoy-Internal", "true")
 		} else {
 			h.Del("X-Envoy-Internal")
 		}
 	} else if h.Get("X-Forwarded-Proto") == "" {
-		h.Set("X-Forwarded-Proto", "http")
+		h.Set("X-Forwarded-Proto", scheme)
 	}
 
 	if cm.s.generateRequestID {

@@ -78,6 +78,7 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.RequestedServerName = c.ServerName
 		info.ListenerName = c.ListenerName
 		info.FilterChainName = c.FilterChainName
+		info.DownstreamTLS = c.TLS
 	}
 
 	ctx, cancel := context.WithCancelCause(streaminfo.With(r.Context(), info))

@@ -52,6 +52,7 @@ func (px *Proxy) ServeConn(ctx context.Context, c *network.Conn) {
 		RequestedServerName: c.ServerName,
 		ListenerName:        c.ListenerName,
 		FilterChainName:     c.FilterChainName,
+		DownstreamTLS:       c.TLS,
 	}
 	defer px.logAccess(info)
 

@@ -173,6 +173,10 @@ func appServer(t *testing.T) string {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/forwarded-proto" {
+			io.WriteString(w, r.Header.Get("X-Forwarded-Proto"))
+			return
+		}
 		fmt.Fprintf(w, "app saw %s %s", r.Method, r.URL.Path)
 	})}
 	go srv.Serve(ln)

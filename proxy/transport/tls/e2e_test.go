@@ -105,6 +105,19 @@ func TestTwoProxiesSpeakMutualTLS(t *testing.T) {
 		eventually(t, "A's access log", func() bool { return strings.Contains(readFile(p.aLog), "b "+backendID+" TLSv1.2 -") })
 	})
 
+	t.Run("a request that arrived over TLS is marked x-forwarded-proto https", func(t *testing.T) {
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: p.m.clientConfig(p.frontend)}}
+		resp, err := client.Get("https://" + p.b.addr(t, "main") + "/forwarded-proto")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "https" {
+			t.Fatalf("the app saw x-forwarded-proto %q, want https", body)
+		}
+	})
+
 	t.Run("both sides count their handshakes", func(t *testing.T) {
 		if v := p.b.counter(".ssl.handshake"); v < 1 {
 			t.Errorf("B listener ssl.handshake = %d", v)
