@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -48,7 +47,7 @@ func (s *Server) startAdmin(b *bootstrapv3.Bootstrap) error {
 		},
 		HealthCheckChanged: func(failed bool) { s.healthFailed.Store(failed) },
 		ConfigDump: func() ([]byte, error) {
-			return config.Dump(s.current.Load())
+			return config.DumpAt(s.current.Load(), time.Unix(0, s.loadedAt.Load()))
 		},
 		Clusters:       s.writeClusters,
 		Listeners:      s.writeListeners,
@@ -124,11 +123,4 @@ func (s *Server) serverInfo() any {
 		info["pod"] = s.opts.Identity
 	}
 	return info
-}
-
-// waitAdminIdle is used by Close to let an admin response in flight finish.
-func (a *adminServer) shutdown(ctx context.Context) {
-	if a.srv != nil {
-		_ = a.srv.Shutdown(ctx)
-	}
 }

@@ -84,6 +84,9 @@ type Server struct {
 	state        atomic.Int32
 	healthFailed atomic.Bool
 	current      atomic.Pointer[bootstrapv3.Bootstrap]
+	// loadedAt is when current was applied (unix nanoseconds), for
+	// /config_dump's last_updated.
+	loadedAt atomic.Int64
 
 	reloadMu sync.Mutex
 	st       serverStats
@@ -222,6 +225,7 @@ func (s *Server) apply(b *bootstrapv3.Bootstrap) error {
 		}
 		return err
 	}
+	s.loadedAt.Store(time.Now().UnixNano())
 	s.current.Store(b)
 	return nil
 }
