@@ -96,6 +96,9 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	d := &run{opts: o, bins: bins}
 	var rep Report
 	err = d.start(ctx)
+	if err != nil && ctx.Err() != nil {
+		err = errors.New("demo: interrupted before the load started")
+	}
 	if err == nil {
 		rep, err = d.watch(ctx)
 	}
