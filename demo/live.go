@@ -11,24 +11,29 @@ import (
 // place with plain ANSI escapes (cursor up, erase line), elsewhere (a pipe,
 // a CI log) it writes one line per report and the whole frame at the end.
 type Live struct {
-	w     io.Writer
-	tty   bool
-	width int // columns: lines are cut to fit, since a wrapped line would break the redraw
-	lines int // lines of the frame on screen
+	w      io.Writer
+	tty    bool
+	width  int // columns: lines are cut to fit, since a wrapped line would break the redraw
+	height int // rows: a taller frame cannot be redrawn in place
+	lines  int // lines of the frame on screen
 }
 
 // NewLive returns a view writing to w. tty says whether w is a terminal
-// that is width columns wide (0: 80).
-func NewLive(w io.Writer, tty bool, width int) *Live {
+// of width columns and height rows (0: 80 by 24).
+func NewLive(w io.Writer, tty bool, width, height int) *Live {
 	if width <= 0 {
 		width = 80
 	}
-	return &Live{w: w, tty: tty, width: width}
+	if height <= 0 {
+		height = 24
+	}
+	return &Live{w: w, tty: tty, width: width, height: height}
 }
 
 // Update shows r.
 func (l *Live) Update(r Report) {
-	if !l.tty {
+	frame := strings.Split(strings.TrimSuffix(Frame(r), "\n"), "\n")
+	if !l.tty || len(frame) >= l.height {
 		fmt.Fprintln(l.w, Line(r))
 		return
 	}
@@ -36,7 +41,6 @@ func (l *Live) Update(r Report) {
 	if l.lines > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA\r", l.lines)
 	}
-	frame := strings.Split(strings.TrimSuffix(Frame(r), "\n"), "\n")
 	for _, line := range frame {
 		b.WriteString(cut(line, l.width-1))
 		b.WriteString("\x1b[K\n")
@@ -49,7 +53,7 @@ func (l *Live) Update(r Report) {
 // Final shows the last report in full, lines uncut: nothing is redrawn
 // after it.
 func (l *Live) Final(r Report) {
-	if !l.tty {
+	if !l.tty || l.lines == 0 {
 		fmt.Fprintln(l.w, Line(r))
 		fmt.Fprint(l.w, "\n"+Frame(r))
 		return

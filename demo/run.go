@@ -75,7 +75,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 		return Report{}, err
 	}
 	if err := o.Available(); err != nil {
-		return Report{}, fmt.Errorf("%w (CAP_SYS_ADMIN and CAP_NET_ADMIN) to create network namespaces: %v; run it as root, e.g. with sudo", ErrNeedsRoot, err)
+		return Report{}, fmt.Errorf("%w to create its pods as network namespaces (%v); run it as root, e.g. with sudo", ErrNeedsRoot, err)
 	}
 	if o.Binaries == (Binaries{}) {
 		var err error

@@ -128,19 +128,20 @@ func TestTheViewRendersReports(t *testing.T) {
 	}
 }
 
-func TestTheLiveViewRedrawsInPlaceOnATerminal(t *testing.T) {
+func TestTheLiveViewRedrawsInPlaceOnATerminalTallEnough(t *testing.T) {
 	tests := []struct {
-		name  string
-		tty   bool
-		width int
+		name          string
+		tty           bool
+		width, height int
 	}{
-		{name: "live-terminal", tty: true, width: 60},
+		{name: "live-terminal", tty: true, width: 60, height: 40},
 		{name: "live-pipe", tty: false},
+		{name: "live-short-terminal", tty: true, width: 100, height: 20},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			l := NewLive(&out, tt.tty, tt.width)
+			l := NewLive(&out, tt.tty, tt.width, tt.height)
 			first := midRun()
 			first.Elapsed = time.Second
 			l.Update(Build(first))

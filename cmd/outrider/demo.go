@@ -34,6 +34,9 @@ func runDemo(ctx context.Context, args []string, env *stdio) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *rate <= 0 {
+		return fmt.Errorf("--rate %v: want more than 0", *rate)
+	}
 	ps, err := sampleapp.ParseProtocols(*protocols)
 	if err != nil {
 		fmt.Fprintf(env.err, "--protocols: %v\n", err)
@@ -43,8 +46,8 @@ func runDemo(ctx context.Context, args []string, env *stdio) error {
 	if *asJSON {
 		view = env.err
 	}
-	tty, width := terminal(view)
-	live := demo.NewLive(view, tty, width)
+	tty, width, height := terminal(view)
+	live := demo.NewLive(view, tty, width, height)
 	rep, err := demo.Run(ctx, demo.Options{
 		Duration: *duration, Rate: *rate, FailureRate: *failureRate, Protocols: ps,
 		BinDir: *binDir, Progress: live.Update, Log: env.err, Available: demoAvailable,
@@ -64,7 +67,8 @@ func runDemo(ctx context.Context, args []string, env *stdio) error {
 		}
 	}
 	if err != nil {
-		return err
+		// The command's name already says where the error comes from.
+		return errors.New(strings.TrimPrefix(err.Error(), "demo: "))
 	}
 	if !rep.OK() {
 		var failed []string
@@ -78,15 +82,15 @@ func runDemo(ctx context.Context, args []string, env *stdio) error {
 	return nil
 }
 
-// terminal reports whether w is a terminal, and its width.
-func terminal(w io.Writer) (bool, int) {
+// terminal reports whether w is a terminal, and its size.
+func terminal(w io.Writer) (tty bool, width, height int) {
 	f, ok := w.(*os.File)
 	if !ok || os.Getenv("TERM") == "dumb" {
-		return false, 0
+		return false, 0, 0
 	}
 	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
 	if err != nil {
-		return false, 0
+		return false, 0, 0
 	}
-	return true, int(ws.Col)
+	return true, int(ws.Col), int(ws.Row)
 }

@@ -20,12 +20,13 @@ func TestDemoCommandLine(t *testing.T) {
 		wantErrOut []string // substrings of stderr
 	}{
 		{name: "without root the demo says what it needs", args: []string{"demo", "--duration", "1s"}, wantCode: 1,
-			wantErrOut: []string{"needs root", "CAP_NET_ADMIN", "sudo"}},
+			wantErrOut: []string{"outrider demo: needs root", "network namespaces", "sudo"}},
+		{name: "a zero rate is an error", args: []string{"demo", "--rate", "0"}, wantCode: 1, wantErrOut: []string{"--rate 0"}},
 		{name: "help lists the demo's flags", args: []string{"demo", "-h"}, wantCode: 0,
 			wantErrOut: []string{"-duration", "-rate", "-failure-rate", "-protocols", "-bin-dir", "-json"}},
 		{name: "an unknown protocol is a usage error", args: []string{"demo", "--protocols", "http,udp"}, wantCode: 2, wantErrOut: []string{`unknown protocol "udp"`}},
 		{name: "a failure rate above 1 is an error", args: []string{"demo", "--failure-rate", "1.5"}, wantCode: 1, wantErrOut: []string{"failure rate 1.5"}},
-		{name: "a negative rate is an error", args: []string{"demo", "--rate", "-1"}, wantCode: 1, wantErrOut: []string{"rate -1"}},
+		{name: "a negative rate is an error", args: []string{"demo", "--rate", "-1"}, wantCode: 1, wantErrOut: []string{"--rate -1"}},
 		{name: "arguments are a usage error", args: []string{"demo", "now"}, wantCode: 2, wantErrOut: []string{"unexpected arguments"}},
 		{name: "the app needs a role", args: []string{"demo", "app"}, wantCode: 2, wantErrOut: []string{"server|client"}},
 		{name: "the app has two roles only", args: []string{"demo", "app", "proxy"}, wantCode: 2, wantErrOut: []string{`unknown role "proxy"`}},

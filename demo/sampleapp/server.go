@@ -142,15 +142,13 @@ func (s *Server) Report() ServerReport {
 	return r
 }
 
-// record counts a request of protocol p from peer and reports whether to
-// fail it.
-func (s *Server) record(p Protocol, peer net.Addr, requestID string) (fail bool) {
+// record counts a request of protocol p from peer ("host:port") and
+// reports whether to fail it.
+func (s *Server) record(p Protocol, peer, requestID string) (fail bool) {
 	fail = p != TCP && s.cfg.FailureRate > 0 && rand.Float64() < s.cfg.FailureRate
-	host := "unknown"
-	if peer != nil {
-		if h, _, err := net.SplitHostPort(peer.String()); err == nil {
-			host = h
-		}
+	host, _, err := net.SplitHostPort(peer)
+	if err != nil {
+		host = "unknown"
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -176,8 +174,7 @@ type Reply struct {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get(RequestIDHeader)
-	peer, _ := net.ResolveTCPAddr("tcp", r.RemoteAddr)
-	if s.record(HTTP, peer, id) {
+	if s.record(HTTP, r.RemoteAddr, id) {
 		http.Error(w, "sampleapp: injected failure", http.StatusServiceUnavailable)
 		return
 	}
@@ -196,9 +193,9 @@ func (h health) Check(ctx context.Context, _ *healthpb.HealthCheckRequest) (*hea
 			id = v[0]
 		}
 	}
-	var addr net.Addr
-	if p, ok := peer.FromContext(ctx); ok {
-		addr = p.Addr
+	var addr string
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		addr = p.Addr.String()
 	}
 	if h.s.record(GRPC, addr, id) {
 		return nil, status.Error(codes.Unavailable, "sampleapp: injected failure")
@@ -229,7 +226,7 @@ func (s *Server) serveEcho(ln net.Listener) {
 			c.Close()
 			return
 		}
-		s.record(TCP, c.RemoteAddr(), "")
+		s.record(TCP, c.RemoteAddr().String(), "")
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
