@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -158,8 +159,19 @@ type run struct {
 // start builds the pods and starts everything in the order a pod starts:
 // rules, sidecar, and once the sidecar is ready, the application.
 func (d *run) start(ctx context.Context) error {
-	o := d.opts
-	began := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := d.makePods(); err != nil {
+		return err
+	}
+	if err := d.startSidecars(sctx); err != nil {
+		return err
+	}
+	return d.startApps(sctx)
+}
+
+// makePods makes the node and the two pods.
+func (d *run) makePods() error {
 	var err error
 	if d.node, err = localpod.NewNode(localpod.Options{Prefix: Prefix}); err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -171,17 +183,22 @@ func (d *run) start(ctx context.Context) error {
 	if d.serverPod, err = d.addPod("server"); err != nil {
 		return err
 	}
+	o := d.opts
 	d.setup = Setup{
 		ClientPod: podInfo(d.clientPod), ServerPod: podInfo(d.serverPod),
 		Protocols: o.Protocols, Rate: o.Rate, FailureRate: o.FailureRate, Duration: o.Duration,
 	}
 	fmt.Fprintf(o.Log, "demo: pods client (%s) and server (%s) created: network namespaces %s, %s\n",
 		d.clientPod.IPv4, d.serverPod.IPv4, d.clientPod.NetNS, d.serverPod.NetNS)
+	return nil
+}
 
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+// startSidecars does what the init container and the sidecar container do
+// in each pod, and waits until both sidecars are ready.
+func (d *run) startSidecars(ctx context.Context) error {
+	began := time.Now()
 	for _, pod := range []*localpod.Pod{d.clientPod, d.serverPod} {
-		if err := installRules(sctx, pod, d.bins.Init); err != nil {
+		if err := installRules(ctx, pod, d.bins.Init); err != nil {
 			return err
 		}
 		s, err := startSidecar(pod, d.bins.Proxy)
@@ -192,43 +209,47 @@ func (d *run) start(ctx context.Context) error {
 		d.pids = append(d.pids, s.proc.Pid())
 	}
 	for _, s := range d.sidecars {
-		if err := s.waitReady(sctx); err != nil {
+		if err := s.waitReady(ctx); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(o.Log, "demo: outrider-init's rules installed and outrider-proxy --sidecar (UID %d) ready in both pods after %v\n",
+	fmt.Fprintf(d.opts.Log, "demo: outrider-init's rules installed and outrider-proxy --sidecar (UID %d) ready in both pods after %v\n",
 		proxyUser.UID, time.Since(began).Round(time.Millisecond))
+	return nil
+}
 
+// startApps starts the sample server, and once it listens, the client.
+func (d *run) startApps(ctx context.Context) error {
+	o := d.opts
+	interval := o.Interval.String()
 	d.targets = map[sampleapp.Protocol]string{}
 	serverArgs := []string{"server", "--failure-rate", strconv.FormatFloat(o.FailureRate, 'g', -1, 64),
-		"--report-interval", o.Interval.String(), "--http=", "--grpc=", "--tcp="}
+		"--report-interval", interval, "--http=", "--grpc=", "--tcp="}
+	var protocols []string
 	for _, p := range o.Protocols {
-		port := map[sampleapp.Protocol]int{sampleapp.HTTP: sampleapp.DefaultHTTPPort, sampleapp.GRPC: sampleapp.DefaultGRPCPort, sampleapp.TCP: sampleapp.DefaultTCPPort}[p]
-		serverArgs = append(serverArgs, fmt.Sprintf("--%s=:%d", p, port))
-		d.targets[p] = net.JoinHostPort(d.serverPod.IPv4.String(), strconv.Itoa(port))
+		port := strconv.Itoa(p.DefaultPort())
+		serverArgs = append(serverArgs, "--"+string(p)+"=:"+port)
+		d.targets[p] = net.JoinHostPort(d.serverPod.IPv4.String(), port)
+		protocols = append(protocols, string(p))
 	}
-	if d.server, err = startApp(d.serverPod, d.bins.App, "sample server", func(r sampleapp.ServerReport) bool { return r.Final }, serverArgs...); err != nil {
+	var err error
+	d.server, err = startApp(d.serverPod, d.bins.App, "sample server", func(r sampleapp.ServerReport) bool { return r.Final }, serverArgs...)
+	if err != nil {
 		return err
 	}
 	d.pids = append(d.pids, d.server.proc.Pid())
-	if err := d.waitServer(sctx); err != nil {
+	if err := d.waitServer(ctx); err != nil {
 		return err
 	}
-	protocols := ""
-	for i, p := range o.Protocols {
-		if i > 0 {
-			protocols += ","
-		}
-		protocols += string(p)
-	}
 	d.client, err = startApp(d.clientPod, d.bins.App, "sample client", func(r sampleapp.ClientReport) bool { return r.Final },
-		"client", "--server", d.serverPod.IPv4.String(), "--protocols", protocols,
-		"--rate", strconv.FormatFloat(o.Rate, 'g', -1, 64), "--report-interval", o.Interval.String())
+		"client", "--server", d.serverPod.IPv4.String(), "--protocols", strings.Join(protocols, ","),
+		"--rate", strconv.FormatFloat(o.Rate, 'g', -1, 64), "--report-interval", interval)
 	if err != nil {
 		return err
 	}
 	d.pids = append(d.pids, d.client.proc.Pid())
-	fmt.Fprintf(o.Log, "demo: sample server and client running as UID %d; load: %s at %v req/s each\n", appUser.UID, protocols, o.Rate)
+	fmt.Fprintf(o.Log, "demo: sample server and client running as UID %d; load: %s at %v req/s each\n",
+		appUser.UID, strings.Join(protocols, ", "), o.Rate)
 	return nil
 }
 

@@ -35,9 +35,9 @@ func runDemoApp(ctx context.Context, args []string, env *stdio) error {
 func runDemoServer(ctx context.Context, args []string, env *stdio) error {
 	fs := newFlags("demo app server", "[flags]", env)
 	addrs := map[sampleapp.Protocol]*string{
-		sampleapp.HTTP: fs.String("http", ":"+strconv.Itoa(sampleapp.DefaultHTTPPort), "HTTP/1.1 listen address (empty: off)"),
-		sampleapp.GRPC: fs.String("grpc", ":"+strconv.Itoa(sampleapp.DefaultGRPCPort), "gRPC listen address (empty: off)"),
-		sampleapp.TCP:  fs.String("tcp", ":"+strconv.Itoa(sampleapp.DefaultTCPPort), "TCP echo listen address (empty: off)"),
+		sampleapp.HTTP: fs.String("http", ":"+strconv.Itoa(sampleapp.HTTP.DefaultPort()), "HTTP/1.1 listen address (empty: off)"),
+		sampleapp.GRPC: fs.String("grpc", ":"+strconv.Itoa(sampleapp.GRPC.DefaultPort()), "gRPC listen address (empty: off)"),
+		sampleapp.TCP:  fs.String("tcp", ":"+strconv.Itoa(sampleapp.TCP.DefaultPort()), "TCP echo listen address (empty: off)"),
 	}
 	failureRate := fs.Float64("failure-rate", 0, "share of HTTP and gRPC requests failed on purpose (503, UNAVAILABLE), 0 to 1")
 	every := fs.Duration("report-interval", time.Second, "how often to write the report")
@@ -74,9 +74,9 @@ func runDemoClient(ctx context.Context, args []string, env *stdio) error {
 	rate := fs.Float64("rate", 10, "requests per second per protocol")
 	timeout := fs.Duration("timeout", 5*time.Second, "timeout of each request")
 	ports := map[sampleapp.Protocol]*int{
-		sampleapp.HTTP: fs.Int("http-port", sampleapp.DefaultHTTPPort, "the server's HTTP port"),
-		sampleapp.GRPC: fs.Int("grpc-port", sampleapp.DefaultGRPCPort, "the server's gRPC port"),
-		sampleapp.TCP:  fs.Int("tcp-port", sampleapp.DefaultTCPPort, "the server's TCP echo port"),
+		sampleapp.HTTP: fs.Int("http-port", sampleapp.HTTP.DefaultPort(), "the server's HTTP port"),
+		sampleapp.GRPC: fs.Int("grpc-port", sampleapp.GRPC.DefaultPort(), "the server's gRPC port"),
+		sampleapp.TCP:  fs.Int("tcp-port", sampleapp.TCP.DefaultPort(), "the server's TCP echo port"),
 	}
 	every := fs.Duration("report-interval", time.Second, "how often to write the report")
 	if err := parse(fs, args); err != nil {

@@ -39,6 +39,17 @@ func (p Protocol) Title() string {
 	return string(p)
 }
 
+// DefaultPort is the sample server's port for the protocol.
+func (p Protocol) DefaultPort() int {
+	switch p {
+	case HTTP:
+		return DefaultHTTPPort
+	case GRPC:
+		return DefaultGRPCPort
+	}
+	return DefaultTCPPort
+}
+
 // FailureKind is what the server answers when it fails a request on
 // purpose, as the client sees it; empty for TCP, which never fails.
 func (p Protocol) FailureKind() string {
