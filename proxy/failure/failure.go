@@ -142,6 +142,11 @@ var (
 		Body: "request timeout", Details: "request_overall_timeout"}
 	ErrDownstreamDisconnect = &Error{Flag: DownstreamConnectionTermination, Status: 499,
 		Details: "downstream_remote_disconnect"}
+	// ErrDownstreamProtocol: the downstream request broke its protocol
+	// after the proxy had started to handle it (bad chunk framing in the
+	// body). It is answered 400, or reset when the response has started.
+	ErrDownstreamProtocol = &Error{Flag: DownstreamProtocolError, Status: http.StatusBadRequest,
+		Body: "Bad Request", Details: "downstream_protocol_error"}
 )
 
 // With returns a copy of e that records cause.

@@ -84,9 +84,7 @@ func newConnectionManager(s settings, env *network.Env) *ConnectionManager {
 		AcceptHTTP10:   s.acceptHTTP10,
 		PreserveCase:   s.preserveCase,
 		Draining:       cm.draining.Load,
-		OnProtocolError: func(status int, err error) {
-			cm.st.countProtocolError(status)
-		},
+		// OnProtocolError is set per connection (h1Conn).
 	}
 	cm.h2 = &http2.Server{
 		MaxConcurrentStreams:         s.maxStreams,
@@ -158,9 +156,11 @@ func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
 	cm.st.cxHTTP1Active.Inc()
 	defer cm.st.cxHTTP1Active.Dec()
 	cfg := cm.h1
+	hc := &h1Conn{cm: cm, c: c}
 	cfg.ConnContext = func(base context.Context, _ net.Conn) context.Context {
-		return context.WithValue(base, connKey{}, c)
+		return context.WithValue(context.WithValue(base, connKey{}, c), h1ConnKey{}, hc)
 	}
+	cfg.OnProtocolError = hc.protocolError
 	http1.ServeConn(ctx, c.Conn, c.Reader, cm, &cfg)
 }
 

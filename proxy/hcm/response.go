@@ -30,6 +30,13 @@ func (rw *responseWriter) reset(w http.ResponseWriter) {
 
 func (rw *responseWriter) Header() http.Header { return rw.w.Header() }
 
+// started reports whether the response head was written.
+func (rw *responseWriter) started() bool {
+	rw.st.mu.Lock()
+	defer rw.st.mu.Unlock()
+	return rw.wroteHeader
+}
+
 func (rw *responseWriter) WriteHeader(code int) {
 	rw.st.mu.Lock()
 	defer rw.st.mu.Unlock()

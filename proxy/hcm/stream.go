@@ -2,13 +2,16 @@ package hcm
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/textproto"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/outrider-mesh/outrider/proxy/codec/http1"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
@@ -30,6 +33,10 @@ type stream struct {
 	idle     *time.Timer
 	whole    *time.Timer
 	reusable bool
+	h1       *h1Conn // nil for HTTP/2
+	// bodyErr is a framing error in the request body (bad chunking),
+	// seen by whichever filter read the body.
+	bodyErr atomic.Pointer[http1.ProtocolError]
 }
 
 func newStream(cm *ConnectionManager) *stream {
@@ -60,6 +67,8 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &st.info
 	*info = streaminfo.Info{}
 	st.done, st.timedOut = false, nil
+	st.bodyErr.Store(nil)
+	st.h1, _ = r.Context().Value(h1ConnKey{}).(*h1Conn)
 	info.Start = time.Now()
 	info.Protocol = r.Proto
 	if r.ProtoMajor == 2 {
@@ -112,6 +121,11 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		aborted = cm.run(&st.rw, r)
+		if !aborted && info.Flags&failure.DownstreamConnectionTermination != 0 && !st.rw.started() {
+			// The client left before an answer: there is nobody to send
+			// one to. Log it as Envoy does (code 0, DC) and reset.
+			aborted = true
+		}
 	}
 	cm.finish(st, aborted)
 	cancel(context.Canceled)
@@ -152,7 +166,15 @@ func (cm *ConnectionManager) finish(st *stream, aborted bool) {
 	st.mu.Unlock()
 	info := &st.info
 	if !started && !aborted {
-		st.rw.WriteHeader(http.StatusOK)
+		if pe := st.bodyErr.Load(); pe != nil {
+			// The request body broke its framing and no filter answered:
+			// answer as the codec would have.
+			info.AddFlag(failure.DownstreamProtocolError)
+			info.ResponseCodeDetails = pe.Details
+			st.rw.localReply(http.StatusBadRequest, "Bad Request")
+		} else {
+			st.rw.WriteHeader(http.StatusOK)
+		}
 	}
 	info.ResponseCode = st.rw.status
 	info.ResponseComplete = time.Since(info.Start)
@@ -224,6 +246,15 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		info.BytesReceived.Add(uint64(n))
 		b.st.touch()
+	}
+	if err != nil && err != io.EOF {
+		var pe *http1.ProtocolError
+		if errors.As(err, &pe) {
+			b.st.bodyErr.Store(pe)
+			if b.st.h1 != nil {
+				b.st.h1.answered.Store(pe) // counted and logged with this stream
+			}
+		}
 	}
 	if err == io.EOF && info.RequestComplete == 0 {
 		info.RequestComplete = time.Since(info.Start)

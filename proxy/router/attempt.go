@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/outrider-mesh/outrider/proxy/cluster"
+	"github.com/outrider-mesh/outrider/proxy/codec/http1"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 )
 
@@ -45,7 +46,7 @@ func (x *exchange) run() {
 			x.c.RetryLimit().Release()
 		}
 		if err != nil {
-			if x.downstreamGone(err) {
+			if x.downstreamGone(err) || x.downstreamBroke(err) {
 				return
 			}
 			if x.retry(attempt, x.pol != nil && x.pol.RetryError(err)) {
@@ -130,6 +131,9 @@ func (x *exchange) classify(tryCtx context.Context, err error, host *cluster.Hos
 	case x.r.Context().Err() != nil:
 		return failure.ErrDownstreamDisconnect.With(err)
 	}
+	if derr := x.bodyErr.Load(); derr != nil {
+		return downstreamFailure(*derr)
+	}
 	if errors.Is(context.Cause(tryCtx), errPerTryTimeout) || errors.Is(err, errPerTryTimeout) {
 		x.st.RqPerTryTimeout.Inc()
 		host.Stats().RqTimeout.Add(1)
@@ -139,6 +143,37 @@ func (x *exchange) classify(tryCtx context.Context, err error, host *cluster.Hos
 		return failure.ErrUpstreamTermination.With(err)
 	}
 	return err
+}
+
+// downstreamFailure is the failure a downstream request body read error
+// means: bad framing (a *http1.ProtocolError from the codec) is a
+// downstream protocol error, anything else a disconnect.
+func downstreamFailure(err error) *failure.Error {
+	var pe *http1.ProtocolError
+	if errors.As(err, &pe) {
+		return failure.ErrDownstreamProtocol.With(err)
+	}
+	return failure.ErrDownstreamDisconnect.With(err)
+}
+
+// downstreamBroke answers a request whose body broke its framing: 400 with
+// the DPE flag and the codec's details. Nothing was sent downstream yet;
+// the upstream request was abandoned (reset locally).
+func (x *exchange) downstreamBroke(err error) bool {
+	if !errors.Is(err, failure.ErrDownstreamProtocol) {
+		return false
+	}
+	x.st.RqTxReset.Inc()
+	if x.r.ProtoMajor == 1 {
+		// The rest of the connection cannot be trusted to frame requests.
+		x.w.Header().Set("Connection", "close")
+	}
+	localReply(x.w, x.r, x.info, err)
+	var pe *http1.ProtocolError
+	if errors.As(err, &pe) {
+		x.info.ResponseCodeDetails = pe.Details
+	}
+	return true
 }
 
 func (x *exchange) downstreamGone(err error) bool {

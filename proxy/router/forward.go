@@ -51,6 +51,10 @@ type exchange struct {
 	hasBody bool
 	body    *countingBody
 	buf     *retry.Buffer
+	// bodyErr is the first error reading the downstream request body
+	// (the client left, or broke the body's framing); the transport reads
+	// the body on a goroutine of its own.
+	bodyErr atomic.Pointer[error]
 }
 
 func (rt *Router) forward(w http.ResponseWriter, r *http.Request, info *streaminfo.Info, rte *route.Route) {
@@ -221,8 +225,11 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	}
 	b.x.info.UpstreamBytesSent.Add(uint64(n))
 	b.x.touch()
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		b.x.armTimeout()
+	case err != nil:
+		b.x.bodyErr.CompareAndSwap(nil, &err)
 	}
 	return n, err
 }

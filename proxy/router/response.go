@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/outrider-mesh/outrider/proxy/cluster"
+	"github.com/outrider-mesh/outrider/proxy/codec/http1"
 	"github.com/outrider-mesh/outrider/proxy/failure"
+	"github.com/outrider-mesh/outrider/proxy/upstream"
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -38,6 +40,11 @@ func (x *exchange) respond(resp *http.Response, host *cluster.Host, start time.T
 	info.ResponseHeader = dh
 	if info.ResponseCodeDetails == "" {
 		info.ResponseCodeDetails = "via_upstream"
+	}
+	if hc := upstream.ResponseHeaderCase(resp); hc != nil {
+		// header_key_format preserve_case: the client sees the names as
+		// the upstream wrote them (when the listener preserves case too).
+		http1.SetHeaderCase(x.w, hc)
 	}
 	x.w.WriteHeader(resp.StatusCode)
 	flusher, _ := x.w.(http.Flusher)
@@ -94,7 +101,8 @@ func (x *exchange) copyBody(resp *http.Response, flusher http.Flusher) bool {
 	}
 }
 
-// bodyFailed records why a response body ended early.
+// bodyFailed records why a response body ended early. The response has
+// started, so the downstream stream is reset rather than answered.
 func (x *exchange) bodyFailed(err error) {
 	cause := context.Cause(x.ctx)
 	var fe *failure.Error
@@ -108,6 +116,25 @@ func (x *exchange) bodyFailed(err error) {
 		x.info.AddFlag(fe.Flag) // the connection manager's timeout
 	case x.r.Context().Err() != nil:
 		x.downstreamGone(failure.ErrDownstreamDisconnect)
+	case x.bodyErr.Load() != nil:
+		// The request body failed while the response streamed (full
+		// duplex), and the upstream exchange with it.
+		df := downstreamFailure(*x.bodyErr.Load())
+		if x.downstreamGone(df) {
+			return
+		}
+		x.info.AddFlag(df.Flag)
+		var pe *http1.ProtocolError
+		if errors.As(df, &pe) {
+			x.info.ResponseCodeDetails = pe.Details
+		}
+		x.st.RqTxReset.Inc()
+	case errors.As(err, &fe):
+		// An HTTP/1.1 upstream broke the body's framing (UPE) or closed
+		// the connection before its end (UC).
+		x.info.AddFlag(fe.Flag)
+		x.info.UpstreamTransportFailureReason = err.Error()
+		x.st.RqRxReset.Inc()
 	default:
 		x.info.AddFlag(failure.UpstreamRemoteReset)
 		x.info.UpstreamTransportFailureReason = err.Error()

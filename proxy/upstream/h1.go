@@ -2,7 +2,10 @@ package upstream
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -37,15 +40,48 @@ func (p *Pool) roundTripH1(req *http.Request) (*http.Response, error) {
 		if ctxErr := req.Context().Err(); ctxErr != nil {
 			return nil, fmt.Errorf("upstream: %w", ctxErr)
 		}
-		if !fresh && c.requests > 1 && (req.Body == nil || req.Body == http.NoBody) {
+		if !fresh && c.requests > 1 && (req.Body == nil || req.Body == http.NoBody) &&
+			errors.Is(err, http1.ErrClosedBeforeResponse) {
 			// A kept-alive connection the server closed while it sat idle:
 			// the request never reached it. Send it once more on a new
 			// connection, as net/http's Transport does.
 			fresh = true
 			continue
 		}
-		return nil, failure.ErrUpstreamTermination.With(err)
+		return nil, p.h1Error(err)
 	}
+}
+
+// h1Error maps an error of the HTTP/1 codec (docs/http1.md, "Client
+// side") to the failure it means for the proxy. The codec reports a
+// failure to read the downstream request body as a *RequestBodyError: the
+// client is at fault, not the upstream, so it is never retried.
+func (p *Pool) h1Error(err error) error {
+	var (
+		be *http1.RequestBodyError
+		pe *http1.ProtocolError
+	)
+	switch {
+	case errors.As(err, &be):
+		if errors.As(be.Err, &pe) {
+			return failure.ErrDownstreamProtocol.With(err)
+		}
+		return failure.ErrDownstreamDisconnect.With(err)
+	case errors.As(err, &pe):
+		p.stats.CxProtocolError.Inc()
+		return failure.ErrUpstreamProtocol.With(err)
+	}
+	return failure.ErrUpstreamTermination.With(err)
+}
+
+// h1BodyError maps the error of an HTTP/1 response body's Read. Context
+// errors pass through: the router knows which deadline or client ended the
+// request.
+func (p *Pool) h1BodyError(err error) error {
+	if err == io.EOF || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return p.h1Error(err)
 }
 
 // getH1 takes an idle connection (unless fresh), or dials one, or waits
@@ -171,10 +207,14 @@ func (p *Pool) Upgrade(req *http.Request) (*http.Response, net.Conn, *bufio.Read
 	resp, err := cc.RoundTrip(req)
 	if err != nil {
 		conn.Close()
-		return nil, nil, nil, failure.ErrUpstreamTermination.With(err)
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, nil, nil, fmt.Errorf("upstream: %w", ctxErr)
+		}
+		return nil, nil, nil, p.h1Error(err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		resp.Body = &doneBody{ReadCloser: resp.Body, done: func() { cc.Close() }}
+		resp.Body = &doneBody{ReadCloser: resp.Body, pool: p, h1: true,
+			hc: http1.ResponseHeaderCase(resp), done: func() { cc.Close() }}
 		return resp, nil, nil, nil
 	}
 	raw, br := cc.Hijack()

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/outrider-mesh/outrider/proxy/codec/http1"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 )
 
@@ -150,8 +151,24 @@ func (p *Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		p.requestDone()
 		return nil, err
 	}
-	resp.Body = &doneBody{ReadCloser: resp.Body, pool: p}
+	body := &doneBody{ReadCloser: resp.Body, pool: p}
+	if proto != HTTP2 {
+		body.h1 = true
+		body.hc = http1.ResponseHeaderCase(resp) // before resp.Body is replaced
+	}
+	resp.Body = body
 	return resp, nil
+}
+
+// ResponseHeaderCase is the case in which an HTTP/1.1 upstream wrote the
+// header names of resp, when the cluster preserves case (or the request
+// carried a recorded case); nil otherwise. Pass it to http1.SetHeaderCase
+// on the downstream response writer.
+func ResponseHeaderCase(resp *http.Response) http1.HeaderCase {
+	if b, ok := resp.Body.(*doneBody); ok {
+		return b.hc
+	}
+	return nil
 }
 
 func (p *Pool) requestDone() {
@@ -288,12 +305,17 @@ type doneBody struct {
 	ended atomic.Bool
 	pool  *Pool
 	done  func()
+	h1    bool             // read errors are the HTTP/1 codec's: map them (h1BodyError)
+	hc    http1.HeaderCase // the response's header case, if recorded
 }
 
 func (b *doneBody) Read(buf []byte) (int, error) {
 	n, err := b.ReadCloser.Read(buf)
 	if err != nil {
 		b.end()
+		if b.h1 {
+			err = b.pool.h1BodyError(err)
+		}
 	}
 	return n, err
 }

@@ -22,6 +22,7 @@ type Stats struct {
 	CxDestroyRemote   *stats.Counter
 	CxIdleTimeout     *stats.Counter
 	CxMaxRequests     *stats.Counter
+	CxProtocolError   *stats.Counter
 	CxRxBytesTotal    *stats.Counter
 	CxTxBytesTotal    *stats.Counter
 	CxConnectMs       *stats.Histogram
@@ -46,6 +47,7 @@ func NewStats(sc stats.Scope) *Stats {
 		CxDestroyRemote:   sc.Counter("upstream_cx_destroy_remote"),
 		CxIdleTimeout:     sc.Counter("upstream_cx_idle_timeout"),
 		CxMaxRequests:     sc.Counter("upstream_cx_max_requests"),
+		CxProtocolError:   sc.Counter("upstream_cx_protocol_error"),
 		CxRxBytesTotal:    sc.Counter("upstream_cx_rx_bytes_total"),
 		CxTxBytesTotal:    sc.Counter("upstream_cx_tx_bytes_total"),
 		CxConnectMs:       sc.Histogram("upstream_cx_connect_ms"),
