@@ -2,6 +2,7 @@ package peers
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -235,4 +236,29 @@ func tail(path string) string {
 		b = b[len(b)-2000:]
 	}
 	return string(bytes.TrimSpace(b))
+}
+
+// GoHeap returns the Go heap in use ("allocated" in the admin API's
+// /memory), for Outrider only.
+func (p *Process) GoHeap() (uint64, error) {
+	if p.Kind != Outrider {
+		return 0, fmt.Errorf("peers: %s has no Go heap", p.Kind)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Ports.Admin)) + "/memory")
+	if err != nil {
+		return 0, fmt.Errorf("peers: %w", err)
+	}
+	defer resp.Body.Close()
+	var m struct {
+		Allocated string `json:"allocated"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return 0, fmt.Errorf("peers: /memory: %w", err)
+	}
+	n, err := strconv.ParseUint(m.Allocated, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("peers: /memory allocated: %w", err)
+	}
+	return n, nil
 }

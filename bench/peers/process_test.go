@@ -108,8 +108,18 @@ func TestEachPeerForwardsEveryProtocolToTheBackend(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if m.RSS == 0 || m.Peak < m.RSS {
+				if m.RSS == 0 || m.Peak < m.RSS || m.Anon == 0 || m.File == 0 {
 					t.Errorf("memory %+v", m)
+				}
+				if p.Kind != peers.Outrider {
+					return
+				}
+				heap, err := p.GoHeap()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if heap == 0 || heap > m.RSS {
+					t.Errorf("Go heap %d, RSS %d", heap, m.RSS)
 				}
 			})
 			if err := p.Stop(); err != nil {

@@ -56,6 +56,12 @@ type Memory struct {
 	RSS uint64
 	// Peak is the highest RSS since start or since the last ResetPeak (VmHWM).
 	Peak uint64
+	// Anon is the private part of RSS (RssAnon): heap, stacks.
+	Anon uint64
+	// File is the file-backed part of RSS (RssFile): mostly the pages of
+	// the executable that were touched, which every process running the
+	// same binary on a node shares through the page cache.
+	File uint64
 }
 
 // ReadMemory returns the process's resident memory.
@@ -69,10 +75,12 @@ func ReadMemory(pid int) (Memory, error) {
 
 func parseStatus(b []byte) (Memory, error) {
 	var m Memory
+	fields := map[string]*uint64{"VmRSS": &m.RSS, "VmHWM": &m.Peak, "RssAnon": &m.Anon, "RssFile": &m.File}
 	var seen int
 	for _, line := range strings.Split(string(b), "\n") {
 		key, val, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
+		dst := fields[key]
+		if !ok || dst == nil {
 			continue
 		}
 		f := strings.Fields(val)
@@ -83,12 +91,10 @@ func parseStatus(b []byte) (Memory, error) {
 		if err != nil {
 			return Memory{}, fmt.Errorf("procstat: %s: %w", key, err)
 		}
-		if key == "VmRSS" {
-			m.RSS = kb * 1024
-		} else {
-			m.Peak = kb * 1024
+		*dst = kb * 1024
+		if key == "VmRSS" || key == "VmHWM" {
+			seen++
 		}
-		seen++
 	}
 	if seen != 2 {
 		return Memory{}, fmt.Errorf("procstat: status lacks VmRSS or VmHWM")

@@ -45,12 +45,12 @@ func TestParseStatRejectsTruncatedLines(t *testing.T) {
 }
 
 func TestParseStatusReadsRSSAndPeakInBytes(t *testing.T) {
-	status := "Name:\tx\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nThreads:\t3\n"
+	status := "Name:\tx\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nRssAnon:\t    4096 kB\nRssFile:\t    6144 kB\nThreads:\t3\n"
 	got, err := parseStatus([]byte(status))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Memory{RSS: 10 << 20, Peak: 20 << 20}); got != want {
+	if want := (Memory{RSS: 10 << 20, Peak: 20 << 20, Anon: 4 << 20, File: 6 << 20}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	if _, err := parseStatus([]byte("Name:\tx\n")); err == nil {

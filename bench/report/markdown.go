@@ -125,23 +125,31 @@ func memoryTable(b *strings.Builder, m *Memory) {
 		order = append(order, n)
 	}
 	sort.Ints(order)
-	b.WriteString("\n## Memory (RSS, MB)\n\nIdle: the benchmark configuration, started and settled, no traffic yet. With N services: N extra clusters, each with one endpoint and one virtual host with one route, idle.\n\n")
-	b.WriteString("| proxy | idle |")
+	b.WriteString("\n## Memory (RSS, MB)\n\nIdle: the benchmark configuration, started and settled, no traffic yet; *anon* is private memory, *file* the executable's pages (shared by every instance on a node through the page cache). With N services: N extra clusters, each with one endpoint and one virtual host with one route, idle; Outrider's Go heap in use (admin `/memory`) in parentheses.\n\n")
+	b.WriteString("| proxy | idle | idle anon | idle file |")
 	for _, n := range order {
 		fmt.Fprintf(b, " %d services |", n)
 	}
-	b.WriteString(" KB per added service |\n| --- | ---: |")
+	b.WriteString(" KB per added service |\n| --- | ---: | ---: | ---: |")
 	for range order {
 		b.WriteString(" ---: |")
 	}
 	b.WriteString(" ---: |\n")
 	for _, p := range m.Proxies {
-		fmt.Fprintf(b, "| %s | %s |", p.Path, mb(p.IdleRSS))
+		idle := mb(p.IdleRSS)
+		if p.IdleGoHeap > 0 {
+			idle += " (" + mb(p.IdleGoHeap) + ")"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |", p.Path, idle, mb(p.IdleAnon), mb(p.IdleFile))
 		for _, n := range order {
 			cell := "–"
 			for _, s := range p.Scale {
-				if s.Services == n {
-					cell = mb(s.RSS)
+				if s.Services != n {
+					continue
+				}
+				cell = mb(s.RSS)
+				if s.GoHeap > 0 {
+					cell += " (" + mb(s.GoHeap) + ")"
 				}
 			}
 			fmt.Fprintf(b, " %s |", cell)

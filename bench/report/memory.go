@@ -11,6 +11,13 @@ type ProxyMemory struct {
 	// IdleRSS is the RSS with the benchmark configuration, started and
 	// settled, before any traffic.
 	IdleRSS uint64 `json:"idle_rss_bytes"`
+	// IdleAnon and IdleFile split IdleRSS into private memory and
+	// file-backed pages (the executable's, shared through the page cache
+	// by every instance on a node).
+	IdleAnon uint64 `json:"idle_rss_anon_bytes,omitempty"`
+	IdleFile uint64 `json:"idle_rss_file_bytes,omitempty"`
+	// IdleGoHeap is the Go heap in use (Outrider's /memory "allocated").
+	IdleGoHeap uint64 `json:"idle_go_heap_bytes,omitempty"`
 	// Scale is the idle RSS with that many extra services (one cluster and
 	// one route each) in the configuration.
 	Scale []SizePoint `json:"scale,omitempty"`
@@ -23,6 +30,8 @@ type ProxyMemory struct {
 type SizePoint struct {
 	Services int    `json:"services"`
 	RSS      uint64 `json:"rss_bytes"`
+	Anon     uint64 `json:"rss_anon_bytes,omitempty"`
+	GoHeap   uint64 `json:"go_heap_bytes,omitempty"`
 }
 
 // Slope fills BytesPerService from the smallest and largest points.

@@ -62,7 +62,7 @@ func sampleReport() *Report {
 		Pinning:   "Proxy on CPU 1; load and backend on CPU 0.",
 		Scenarios: []Scenario{fixed, max, tcp},
 		Memory: &Memory{Proxies: []ProxyMemory{
-			{Path: Outrider, IdleRSS: 12e6, Scale: []SizePoint{{Services: 10, RSS: 12.5e6}, {Services: 1000, RSS: 14e6}, {Services: 10000, RSS: 35e6}}},
+			{Path: Outrider, IdleRSS: 12e6, IdleAnon: 5e6, IdleFile: 7e6, IdleGoHeap: 3e6, Scale: []SizePoint{{Services: 10, RSS: 12.5e6, GoHeap: 3e6}, {Services: 1000, RSS: 14e6, GoHeap: 4e6}, {Services: 10000, RSS: 35e6, GoHeap: 20e6}}},
 			{Path: HAProxy, IdleRSS: 8e6, Scale: []SizePoint{{Services: 10, RSS: 8e6}, {Services: 10000, RSS: 20e6}}},
 		}},
 		Notes: []string{"A note."},

@@ -1,0 +1,138 @@
+// Command bench is Outrider's benchmark harness (issue 6): it measures what
+// one proxy hop adds to a request (latency, CPU, memory) next to the direct
+// path, HAProxy and nginx, in the same run, paths interleaved round by
+// round, and writes a markdown table and JSON. docs/benchmarks.md explains
+// how to run it and how to read the results.
+//
+//	go run ./bench --quick                 a few seconds per scenario (CI)
+//	go run ./bench                         the full run
+//	go run ./bench --profile /tmp/prof     CPU and allocation profiles of Outrider under HTTP/1.1 max rps
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line, after the mode's defaults.
+type options struct {
+	quick      bool
+	rounds     int
+	duration   time.Duration
+	warmup     time.Duration
+	settle     time.Duration
+	sizes      []int
+	paths      []string
+	scenarios  []string
+	out        string
+	name       string
+	proxyBin   string
+	bodySize   int
+	pin        bool
+	loadCPU    int
+	proxyCPU   int
+	memory     bool
+	profileDir string
+}
+
+func parse(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.BoolVar(&o.quick, "quick", false, "a few seconds per scenario, one round, configurations up to 1,000 services (CI)")
+	fs.IntVar(&o.rounds, "rounds", 0, "rounds per scenario (0: 1 quick, 3 full)")
+	fs.DurationVar(&o.duration, "duration", 0, "measured time per path per round (0: 2s quick, 10s full)")
+	paths := fs.String("paths", "direct,outrider,haproxy,nginx", "paths to measure, in order")
+	scenarios := fs.String("scenarios", "all", "scenarios to run, comma-separated (see --list)")
+	list := fs.Bool("list", false, "list the scenarios and exit")
+	fs.StringVar(&o.out, "out", "bench/results", "directory for <date>-<machine>.md and .json; empty writes none")
+	fs.StringVar(&o.name, "machine", "", "machine name in the result file names (default: the host name)")
+	fs.StringVar(&o.proxyBin, "proxy", "", "outrider-proxy binary (default: built from this checkout)")
+	fs.IntVar(&o.bodySize, "body-size", 1024, "response body size in bytes")
+	fs.BoolVar(&o.pin, "pin", true, "pin the proxies to --proxy-cpu and this process (load and backend) to --load-cpu")
+	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU for the load generator and the backend")
+	fs.IntVar(&o.proxyCPU, "proxy-cpu", 1, "CPU for the proxy under test")
+	fs.BoolVar(&o.memory, "memory", true, "measure idle RSS with 10, 1,000 (and 10,000) services")
+	fs.StringVar(&o.profileDir, "profile", "", "profile Outrider under HTTP/1.1 max rps into this directory instead of benchmarking")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *list {
+		for _, s := range allScenarios() {
+			fmt.Printf("%-22s %s\n", s.name, s.title)
+		}
+		os.Exit(0)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.paths = strings.Split(*paths, ",")
+	if *scenarios != "all" {
+		o.scenarios = strings.Split(*scenarios, ",")
+	}
+	if o.quick {
+		o.sizes = []int{10, 1000}
+		o.settle = time.Second
+		o.rounds = or(o.rounds, 1)
+		o.duration = orDuration(o.duration, 2*time.Second)
+		o.warmup = 300 * time.Millisecond
+	} else {
+		o.sizes = []int{10, 1000, 10000}
+		o.settle = 3 * time.Second
+		o.rounds = or(o.rounds, 3)
+		o.duration = orDuration(o.duration, 10*time.Second)
+		o.warmup = 2 * time.Second
+	}
+	return o, nil
+}
+
+func or(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func orDuration(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func run(args []string, stdout io.Writer) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if o.pin {
+		if err := pinSelf(o.loadCPU, args); err != nil {
+			return err
+		}
+	} else {
+		o.proxyCPU = -1
+	}
+	h, err := newHarness(o)
+	if err != nil {
+		return err
+	}
+	defer h.close()
+	if o.profileDir != "" {
+		return h.profile(stdout)
+	}
+	r, err := h.benchmark()
+	if err != nil {
+		return err
+	}
+	return h.write(r, stdout)
+}
