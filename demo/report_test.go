@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"maps"
 	"os"
 	"testing"
 
@@ -145,5 +146,32 @@ func TestTheReportDerivesRatesAndLatencies(t *testing.T) {
 	}
 	if r.Interception.Requests != 295 || r.Interception.WithRequestID != 295 {
 		t.Errorf("interception %+v: want the HTTP and gRPC requests only", r.Interception)
+	}
+}
+
+func TestTheLastReadingWaitsForTheSidecarsToCountWhatTheAppsDid(t *testing.T) {
+	// midRun's sidecars have counted exactly what its applications did.
+	s := midRun()
+	tests := []struct {
+		name   string
+		change func(*[2]SidecarStats)
+		want   bool
+	}{
+		{name: "sidecars that counted everything are settled", change: func(*[2]SidecarStats) {}, want: true},
+		{name: "a failure the server sidecar has not recorded yet", change: func(st *[2]SidecarStats) { st[1].Failures[sampleapp.GRPC]-- }},
+		{name: "a failure the client sidecar has not recorded yet", change: func(st *[2]SidecarStats) { st[0].Failures[sampleapp.HTTP]-- }},
+		{name: "a request the client sidecar has not counted yet", change: func(st *[2]SidecarStats) { st[0].HTTPRequests = 200 }},
+		{name: "a connection the server sidecar has not counted yet", change: func(st *[2]SidecarStats) { st[1].TCPConnections-- }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := [2]SidecarStats{s.ClientSidecar, s.ServerSidecar}
+			st[0].Failures = maps.Clone(st[0].Failures)
+			st[1].Failures = maps.Clone(st[1].Failures)
+			tt.change(&st)
+			if got := counted(st, s.Client, s.Server); got != tt.want {
+				t.Errorf("counted = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

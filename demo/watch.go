@@ -50,23 +50,83 @@ loop:
 		return Build(w.snapshot(ctx, d.client.report(), false)), failure
 	}
 
-	// The client stops first and finishes what it sent, so that every
-	// request is counted on both sides before the last reading.
+	// The client stops first and finishes what it sent, then the server:
+	// their last reports count every request.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
 	defer cancel()
 	if err := d.client.stop(sctx); err != nil {
 		return Build(w.snapshot(sctx, d.client.report(), false)), err
 	}
 	client := d.client.report()
-	stats, err := w.readSidecars(sctx)
-	if err != nil {
-		return Build(w.snapshot(sctx, client, false)), err
-	}
 	if err := d.server.stop(sctx); err != nil {
 		return Build(w.snapshot(sctx, client, false)), err
 	}
-	s := w.snapshotOf(client, d.server.report(), stats, true)
-	return Build(s), nil
+	server := d.server.report()
+	stats, err := w.settle(sctx, client, server)
+	if err != nil {
+		return Build(w.snapshotOf(client, server, w.sidecars, false)), err
+	}
+	return Build(w.snapshotOf(client, server, stats, true)), nil
+}
+
+// settleTime bounds the wait for the sidecars' last counters.
+const settleTime = 5 * time.Second
+
+// settle reads the sidecars until they have counted at least what the
+// applications did: a sidecar records a request's stats as its stream
+// ends, which may be just after the application has its answer. After
+// settleTime it returns what it read, for the checks to judge.
+func (w *watcher) settle(ctx context.Context, client sampleapp.ClientReport, server sampleapp.ServerReport) ([2]SidecarStats, error) {
+	deadline := time.Now().Add(settleTime)
+	for {
+		stats, err := w.readSidecars(ctx)
+		if err != nil {
+			return stats, err
+		}
+		if counted(stats, client, server) || time.Now().After(deadline) {
+			return stats, nil
+		}
+		select {
+		case <-ctx.Done():
+			return stats, nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// counted reports whether the sidecars counted every request and failure
+// the applications did.
+func counted(stats [2]SidecarStats, client sampleapp.ClientReport, server sampleapp.ServerReport) bool {
+	out, in := stats[0], stats[1]
+	var appL7, serverL7 uint64
+	for p, c := range client.Protocols {
+		done := c.Succeeded + c.Failed
+		switch p {
+		case sampleapp.TCP:
+			if out.TCPConnections < done {
+				return false
+			}
+		default:
+			appL7 += done
+			if out.Failures[p] < c.Failures[p.FailureKind()] {
+				return false
+			}
+		}
+	}
+	for p, c := range server.Protocols {
+		switch p {
+		case sampleapp.TCP:
+			if in.TCPConnections < c.Requests {
+				return false
+			}
+		default:
+			serverL7 += c.Requests
+			if in.Failures[p] < c.Failed {
+				return false
+			}
+		}
+	}
+	return out.HTTPRequests >= appL7 && in.HTTPRequests >= serverL7
 }
 
 func (d *run) sidecarExited(s *sidecar) error {
