@@ -340,6 +340,20 @@ func TestTranslationRejectsWhatItDoesNotImplement(t *testing.T) {
 `, want: []string{
 			`static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].common_http_protocol_options.max_stream_duration: cluster: max_stream_duration is not supported`,
 			`static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config.http2_protocol_options.max_concurrent_streams: cluster: max_concurrent_streams is not supported`}},
+		{name: "header formatters other than preserve_case are unsupported", yaml: `
+- name: f
+  type: STATIC
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      use_downstream_protocol_config:
+        http_protocol_options:
+          header_key_format: {proper_case_words: {}}
+          accept_http_10: true
+  load_assignment: {endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}]}]}
+`, want: []string{
+			`static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].use_downstream_protocol_config.http_protocol_options.header_key_format.proper_case_words: cluster: proper_case_words is not supported`,
+			`static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].use_downstream_protocol_config.http_protocol_options.accept_http_10: cluster: accept_http_10 is not supported`}},
 		{name: "duplicate names are rejected", yaml: staticCluster("twice", "127.0.0.1:1") + staticCluster("twice", "127.0.0.1:2"),
 			want: []string{`static_resources.clusters[1].name: cluster: duplicate cluster name "twice"`}},
 	}
@@ -444,6 +458,20 @@ func TestTranslationAcceptsTheSupportedSubset(t *testing.T) {
 				t.Errorf("http options %+v", s.http)
 			}
 		}},
+		{name: "preserve_case on HTTP/1.1", extra: `typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      explicit_http_config:
+        http_protocol_options:
+          header_key_format:
+            stateful_formatter:
+              name: preserve_case
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig}`,
+			check: func(t *testing.T, s *settings) {
+				if !s.http.PreserveCase || s.http.Protocol != 1 {
+					t.Errorf("http options %+v, want HTTP/1.1 preserving case", s.http)
+				}
+			}},
 		{name: "bind config and endpoint weights", extra: "upstream_bind_config: {source_address: {address: 127.0.0.6, port_value: 0}}",
 			check: func(t *testing.T, s *settings) {
 				if s.source.Addr().String() != "127.0.0.6" {

@@ -8,6 +8,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	preservecasev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/header_formatters/preserve_case/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -279,7 +280,7 @@ func translateHTTPOptions(o *httpv3.HttpProtocolOptions, out *upstream.Options, 
 		ex := o.GetExplicitHttpConfig()
 		switch {
 		case ex.GetHttpProtocolOptions() != nil:
-			rejectUnsupported(errs, ex.GetHttpProtocolOptions(), ep.Field("http_protocol_options"))
+			translateHTTP1Options(ex.GetHttpProtocolOptions(), out, ep.Field("http_protocol_options"), errs)
 			out.Protocol = upstream.HTTP1
 		case ex.GetHttp2ProtocolOptions() != nil:
 			rejectUnsupported(errs, ex.GetHttp2ProtocolOptions(), ep.Field("http2_protocol_options"))
@@ -292,7 +293,7 @@ func translateHTTPOptions(o *httpv3.HttpProtocolOptions, out *upstream.Options, 
 		d := o.GetUseDownstreamProtocolConfig()
 		rejectUnsupported(errs, d, dp, "http_protocol_options", "http2_protocol_options")
 		if d.GetHttpProtocolOptions() != nil {
-			rejectUnsupported(errs, d.GetHttpProtocolOptions(), dp.Field("http_protocol_options"))
+			translateHTTP1Options(d.GetHttpProtocolOptions(), out, dp.Field("http_protocol_options"), errs)
 		}
 		if d.GetHttp2ProtocolOptions() != nil {
 			rejectUnsupported(errs, d.GetHttp2ProtocolOptions(), dp.Field("http2_protocol_options"))
@@ -303,6 +304,42 @@ func translateHTTPOptions(o *httpv3.HttpProtocolOptions, out *upstream.Options, 
 	default:
 		errs.Addf(p, "cluster: HttpProtocolOptions needs explicit_http_config, use_downstream_protocol_config or auto_config")
 	}
+}
+
+// preserveCaseURL is the typed_config type of the preserve_case header
+// formatter.
+var preserveCaseURL = "type.googleapis.com/" + string((&preservecasev3.PreserveCaseFormatterConfig{}).ProtoReflect().Descriptor().FullName())
+
+// translateHTTP1Options reads the upstream HTTP/1.1 options. The only one
+// is header_key_format with the preserve_case formatter: request header
+// names go out in the case the client used (when the listener records it)
+// and the case of response header names is recorded for the client.
+func translateHTTP1Options(o *corev3.Http1ProtocolOptions, out *upstream.Options, p config.Path, errs *config.Errors) {
+	rejectUnsupported(errs, o, p, "header_key_format")
+	hk := o.GetHeaderKeyFormat()
+	if hk == nil {
+		return
+	}
+	hp := p.Field("header_key_format")
+	rejectUnsupported(errs, hk, hp, "stateful_formatter")
+	sf := hk.GetStatefulFormatter()
+	if sf == nil {
+		return
+	}
+	sp := hp.Field("stateful_formatter")
+	rejectUnsupported(errs, sf, sp, "name", "typed_config")
+	tc := sf.GetTypedConfig()
+	if tc.GetTypeUrl() != preserveCaseURL {
+		errs.Addf(sp.Field("typed_config"), "cluster: only the preserve_case formatter is supported")
+		return
+	}
+	pc := &preservecasev3.PreserveCaseFormatterConfig{}
+	if err := tc.UnmarshalTo(pc); err != nil {
+		errs.Addf(sp.Field("typed_config"), "cluster: %w", err)
+		return
+	}
+	rejectUnsupported(errs, pc, sp.Field("typed_config"))
+	out.PreserveCase = true
 }
 
 func durationOr(d *durationpb.Duration, def time.Duration) time.Duration {

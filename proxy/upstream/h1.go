@@ -25,6 +25,7 @@ type h1Conn struct {
 }
 
 func (p *Pool) roundTripH1(req *http.Request) (*http.Response, error) {
+	req = p.headerCase(req)
 	fresh := false
 	for {
 		c, err := p.getH1(req, fresh)
@@ -145,8 +146,19 @@ func (p *Pool) newH1(conn net.Conn, sess *streaminfo.TLS) *h1Conn {
 	c.cc = http1.NewClientConn(conn, &http1.ClientConfig{
 		MaxResponseHeaderBytes: p.opts.MaxResponseHeaderBytes,
 		Release:                c.release,
+		PreserveCase:           p.opts.PreserveCase,
 	})
 	return c
+}
+
+// headerCase hides the header case the listener recorded from the codec
+// when this cluster does not preserve case: as in Envoy, preserve_case
+// must be set on both sides for a client's spelling to reach the upstream.
+func (p *Pool) headerCase(req *http.Request) *http.Request {
+	if p.opts.PreserveCase || http1.HeaderCaseFrom(req.Context()) == nil {
+		return req
+	}
+	return req.WithContext(http1.WithHeaderCase(req.Context(), nil))
 }
 
 // release is the codec's Release callback: the exchange is over.
@@ -203,8 +215,9 @@ func (p *Pool) Upgrade(req *http.Request) (*http.Response, net.Conn, *bufio.Read
 	noteTLS(req, sess)
 	p.stats.CxHTTP1Total.Inc()
 	p.Host.RqTotal.Add(1)
-	cc := http1.NewClientConn(conn, &http1.ClientConfig{MaxResponseHeaderBytes: p.opts.MaxResponseHeaderBytes})
-	resp, err := cc.RoundTrip(req)
+	cc := http1.NewClientConn(conn, &http1.ClientConfig{MaxResponseHeaderBytes: p.opts.MaxResponseHeaderBytes,
+		PreserveCase: p.opts.PreserveCase})
+	resp, err := cc.RoundTrip(p.headerCase(req))
 	if err != nil {
 		conn.Close()
 		if ctxErr := req.Context().Err(); ctxErr != nil {

@@ -48,6 +48,11 @@ type Options struct {
 	MaxRequestsPerConn uint32
 	// MaxResponseHeaderBytes bounds response headers; zero means 60 KiB.
 	MaxResponseHeaderBytes int
+	// PreserveCase is HTTP/1.1 header_key_format preserve_case: request
+	// header names keep the case the listener recorded (see
+	// http1.HeaderCaseFrom), response header names have theirs recorded
+	// (ResponseHeaderCase). When false, names are written canonically.
+	PreserveCase bool
 }
 
 // Pool is the connection pool of one endpoint. It is safe for concurrent
