@@ -29,5 +29,9 @@ test: deps lint unit
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+# demo runs two local pods (network namespaces) with sidecars; needs root.
+demo: build
+	$(BIN)/outrider demo $(DEMO_ARGS)
+
 clean:
 	rm -rf $(BIN)
