@@ -39,8 +39,12 @@ func (m *Manager) WriteClusters(w io.Writer, asJSON bool) error {
 			} {
 				fmt.Fprintf(w, "%s%s::%d\n", prefix, kv.name, kv.v)
 			}
-			fmt.Fprintf(w, "%shostname::%s\n%shealth_flags::healthy\n%sweight::%d\n%spriority::0\n",
-				prefix, h.hostname, prefix, prefix, h.weight, prefix)
+			flags := "healthy"
+			if !h.Healthy() {
+				flags = "/failed_eds_health"
+			}
+			fmt.Fprintf(w, "%shostname::%s\n%shealth_flags::%s\n%sweight::%d\n%spriority::0\n",
+				prefix, h.hostname, prefix, flags, prefix, h.weight, prefix)
 		}
 	}
 	return nil
@@ -92,7 +96,11 @@ func (m *Manager) writeClustersJSON(w io.Writer) error {
 			MaxPendingRequests: t.maxPending, MaxRequests: t.maxRequests, MaxRetries: t.maxRetries}}
 		for _, h := range c.Hosts() {
 			hs := h.Stats()
-			jh := jsonHost{HealthStatus: map[string]string{"eds_health_status": "HEALTHY"}, Weight: h.weight, Hostname: h.hostname}
+			eds := "HEALTHY"
+			if !h.Healthy() {
+				eds = h.health.String()
+			}
+			jh := jsonHost{HealthStatus: map[string]string{"eds_health_status": eds}, Weight: h.weight, Hostname: h.hostname}
 			jh.Address.SocketAddress.Address = h.addr.Addr().String()
 			jh.Address.SocketAddress.PortValue = h.addr.Port()
 			u := func(v uint64) string { return strconv.FormatUint(v, 10) }

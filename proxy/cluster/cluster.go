@@ -9,6 +9,7 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/outrider-mesh/outrider/proxy/balancer"
 	"github.com/outrider-mesh/outrider/proxy/failure"
@@ -67,7 +68,7 @@ func newCluster(pb *clusterv3.Cluster, s *settings, store *stats.Store) *Cluster
 		TLS:     s.tls,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.hosts.Store(&hostSet{picker: balancer.New[*Host](s.lb, nil)})
+	c.hosts.Store(c.newHostSet(nil))
 	return c
 }
 
@@ -78,7 +79,7 @@ func (c *Cluster) start() {
 		var hosts []*Host
 		for _, e := range c.s.endpoints {
 			ip, _ := netip.ParseAddr(e.host) // checked at translation
-			hosts = append(hosts, c.newHost(netip.AddrPortFrom(ip, e.port), e.weight, ""))
+			hosts = append(hosts, c.newHost(netip.AddrPortFrom(ip, e.port), e.weight, e.hostname, e.health))
 		}
 		c.setHosts(hosts)
 	case clusterv3.Cluster_ORIGINAL_DST:
@@ -110,19 +111,20 @@ func (c *Cluster) markWarm() {
 	}
 }
 
-func (c *Cluster) newHost(addr netip.AddrPort, weight uint32, hostname string) *Host {
-	h := &Host{addr: addr, addrText: addr.String(), weight: weight, hostname: hostname}
+func (c *Cluster) newHost(addr netip.AddrPort, weight uint32, hostname string, health corev3.HealthStatus) *Host {
+	h := &Host{addr: addr, addrText: addr.String(), weight: weight, hostname: hostname, health: health}
 	h.pool = upstream.NewPool(addr, c.dialer, &c.s.http, c.limits)
 	return h
 }
 
 // setHosts swaps in a new endpoint set; pools of hosts that left drain.
 func (c *Cluster) setHosts(hosts []*Host) {
-	old := c.hosts.Swap(&hostSet{picker: balancer.New(c.s.lb, hosts)})
+	hs := c.newHostSet(hosts)
+	old := c.hosts.Swap(hs)
 	c.stats.MembershipTotal.Set(int64(len(hosts)))
-	c.stats.MembershipHealthy.Set(int64(len(hosts)))
+	c.stats.MembershipHealthy.Set(int64(hs.healthy))
 	c.stats.MembershipChange.Inc()
-	for _, h := range old.picker.Endpoints() {
+	for _, h := range old.hosts {
 		if !slices.Contains(hosts, h) {
 			h.pool.Drain()
 		}
@@ -135,7 +137,7 @@ func (c *Cluster) Hosts() []*Host {
 	if c.origDst != nil {
 		return c.origDst.all()
 	}
-	return slices.Clone(c.hosts.Load().picker.Endpoints())
+	return slices.Clone(c.hosts.Load().hosts)
 }
 
 // Stats are the cluster's stats.
@@ -148,15 +150,45 @@ func (c *Cluster) RetryLimit() *upstream.Limit { return c.retries }
 // Type is the discovery type (STATIC, STRICT_DNS, …), for the admin API.
 func (c *Cluster) Type() string { return c.s.kind.String() }
 
+// healthyPanicPercent is Envoy's default healthy_panic_threshold: when
+// fewer than this share of a cluster's hosts are healthy, health is
+// ignored and every host takes traffic, so that a few survivors are not
+// crushed by the load of all.
+const healthyPanicPercent = 50
+
 // hostSet is one immutable endpoint set with its picker.
 type hostSet struct {
-	picker *balancer.Picker[*Host]
+	hosts   []*Host                 // every endpoint, healthy or not
+	healthy int                     // how many of hosts are healthy
+	picker  *balancer.Picker[*Host] // over the healthy hosts, or all of them in panic
+	// panicked counts picks made in panic mode (lb_healthy_panic); nil
+	// when the set is not in panic.
+	panicked *stats.Counter
+}
+
+func (c *Cluster) newHostSet(hosts []*Host) *hostSet {
+	hs := &hostSet{hosts: hosts}
+	healthy := make([]*Host, 0, len(hosts))
+	for _, h := range hosts {
+		if h.Healthy() {
+			healthy = append(healthy, h)
+		}
+	}
+	hs.healthy = len(healthy)
+	if len(hosts) > 0 && len(healthy)*100 < healthyPanicPercent*len(hosts) {
+		healthy, hs.panicked = hosts, c.stats.LbHealthyPanic
+	}
+	hs.picker = balancer.New(c.s.lb, healthy)
+	return hs
 }
 
 func (hs *hostSet) pick(lb *LBContext) (*Host, error) {
 	h, ok := hs.picker.Pick()
 	if !ok {
 		return nil, failure.ErrNoHealthyUpstream
+	}
+	if hs.panicked != nil {
+		hs.panicked.Inc()
 	}
 	if lb == nil || len(lb.Previous) == 0 {
 		return h, nil
@@ -176,7 +208,8 @@ type Host struct {
 	addr     netip.AddrPort
 	addrText string
 	weight   uint32
-	hostname string // the DNS name it was resolved from, if any
+	hostname string // endpoint.hostname, else the DNS name it was resolved from
+	health   corev3.HealthStatus
 	pool     *upstream.Pool
 	lastUsed atomic.Int64 // unix nanoseconds; ORIGINAL_DST cleanup reads it
 }
@@ -196,8 +229,19 @@ func (h *Host) Pool() *upstream.Pool {
 // Stats are the endpoint's counters.
 func (h *Host) Stats() *upstream.HostStats { return &h.pool.Host }
 
-// Hostname is the DNS name the endpoint was resolved from ("" for IPs).
+// Hostname is the endpoint's hostname, else the DNS name it was resolved
+// from ("" for IPs without one); auto_host_rewrite uses it.
 func (h *Host) Hostname() string { return h.hostname }
+
+// Healthy reports whether the endpoint takes traffic outside panic mode:
+// its health_status is not UNHEALTHY, DRAINING or TIMEOUT.
+func (h *Host) Healthy() bool {
+	switch h.health {
+	case corev3.HealthStatus_UNHEALTHY, corev3.HealthStatus_DRAINING, corev3.HealthStatus_TIMEOUT:
+		return false
+	}
+	return true
+}
 
 // String is the endpoint's "ip:port", made once (access logs want it per
 // request).

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/outrider-mesh/outrider/proxy/failure"
 )
@@ -40,7 +41,7 @@ func (c *Cluster) resolveOnce() {
 	c.stats.UpdateAttempt.Inc()
 	ctx, cancel := context.WithTimeout(c.ctx, max(c.s.dnsRefresh, 5*time.Second))
 	defer cancel()
-	current := c.hosts.Load().picker.Endpoints()
+	current := c.hosts.Load().hosts
 	var hosts []*Host
 	for _, e := range c.s.endpoints {
 		addrs, err := c.lookup(ctx, e.host)
@@ -53,12 +54,18 @@ func (c *Cluster) resolveOnce() {
 		}
 		for _, a := range addrs {
 			ap := netip.AddrPortFrom(a, e.port)
+			name := e.hostname
+			if name == "" {
+				name = e.host
+			}
 			// Keep the Host (and its pool) of an address that stays.
-			i := slices.IndexFunc(current, func(h *Host) bool { return h.addr == ap && h.weight == e.weight })
+			i := slices.IndexFunc(current, func(h *Host) bool {
+				return h.addr == ap && h.weight == e.weight && h.hostname == name && h.health == e.health
+			})
 			if i >= 0 {
 				hosts = append(hosts, current[i])
 			} else {
-				hosts = append(hosts, c.newHost(ap, e.weight, e.host))
+				hosts = append(hosts, c.newHost(ap, e.weight, name, e.health))
 			}
 		}
 	}
@@ -138,7 +145,7 @@ func (o *origDstHosts) pick(lb *LBContext) (*Host, error) {
 	defer o.mu.Unlock()
 	h, ok := o.hosts[lb.OriginalDst]
 	if !ok {
-		h = o.c.newHost(lb.OriginalDst, 1, "")
+		h = o.c.newHost(lb.OriginalDst, 1, "", corev3.HealthStatus_UNKNOWN)
 		o.hosts[lb.OriginalDst] = h
 		o.fast.Store(lb.OriginalDst, h)
 		o.c.stats.MembershipTotal.Set(int64(len(o.hosts)))

@@ -28,6 +28,7 @@ type Stats struct {
 	MembershipTotal      *stats.Gauge
 	MembershipHealthy    *stats.Gauge
 	MembershipChange     *stats.Counter
+	LbHealthyPanic       *stats.Counter
 	UpdateAttempt        *stats.Counter
 	UpdateSuccess        *stats.Counter
 	UpdateFailure        *stats.Counter
@@ -59,6 +60,7 @@ func newStats(store *stats.Store, statName string) *Stats {
 		MembershipTotal:      sc.Gauge("membership_total"),
 		MembershipHealthy:    sc.Gauge("membership_healthy"),
 		MembershipChange:     sc.Counter("membership_change"),
+		LbHealthyPanic:       sc.Counter("lb_healthy_panic"),
 		UpdateAttempt:        sc.Counter("update_attempt"),
 		UpdateSuccess:        sc.Counter("update_success"),
 		UpdateFailure:        sc.Counter("update_failure"),

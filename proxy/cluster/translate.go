@@ -51,9 +51,11 @@ type settings struct {
 }
 
 type endpoint struct {
-	host   string // IP literal for STATIC, name for the DNS types
-	port   uint16
-	weight uint32
+	host     string // IP literal for STATIC, name for the DNS types
+	port     uint16
+	weight   uint32
+	hostname string // endpoint.hostname
+	health   corev3.HealthStatus
 }
 
 type thresholds struct {
@@ -68,6 +70,11 @@ func translate(pb *clusterv3.Cluster, p config.Path, errs *config.Errors) *setti
 		"connect_timeout", "dns_refresh_rate", "dns_lookup_family", "cleanup_interval",
 		"upstream_bind_config", "circuit_breakers", "typed_extension_protocol_options",
 		"least_request_lb_config", "metadata", "transport_socket")
+	if md := pb.GetMetadata(); md != nil {
+		// Descriptive only: nothing here reads filter_metadata (no subset
+		// load balancing, no %CLUSTER_METADATA%).
+		rejectUnsupported(errs, md, p.Field("metadata"), "filter_metadata")
+	}
 	s := &settings{
 		name:            pb.GetName(),
 		statName:        pb.GetName(),
@@ -187,8 +194,7 @@ func translateEndpoints(pb *clusterv3.Cluster, s *settings, p config.Path, errs 
 	}
 }
 
-// translateLbEndpoint returns the endpoint, or false when it is left out
-// (a bad one, or one whose health_status takes it out of rotation).
+// translateLbEndpoint returns the endpoint, or false when it is invalid.
 func translateLbEndpoint(lbe *endpointv3.LbEndpoint, kind clusterv3.Cluster_DiscoveryType, p config.Path, errs *config.Errors) (endpoint, bool) {
 	rejectUnsupported(errs, lbe, p, "endpoint", "load_balancing_weight", "health_status", "metadata")
 	e := endpoint{weight: 1}
@@ -225,9 +231,10 @@ func translateLbEndpoint(lbe *endpointv3.LbEndpoint, kind clusterv3.Cluster_Disc
 			return e, false
 		}
 	}
-	switch lbe.GetHealthStatus() {
-	case corev3.HealthStatus_UNHEALTHY, corev3.HealthStatus_DRAINING, corev3.HealthStatus_TIMEOUT:
-		return e, false // Envoy routes no new requests to these
+	e.hostname = ep.GetHostname()
+	e.health = lbe.GetHealthStatus()
+	if e.health == corev3.HealthStatus_DEGRADED {
+		errs.Addf(p.Field("health_status"), "cluster: health_status DEGRADED is not supported")
 	}
 	return e, true
 }
