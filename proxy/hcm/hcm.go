@@ -8,10 +8,12 @@
 // the manager's current route table, and at the end the response code,
 // flags and byte counts, then writes the access logs.
 //
-// Upgrades: when upgrade_configs allows websocket and a request asks for
-// it, Info.Upgrade is "websocket"; the router proxies the upgraded stream
-// (on HTTP/1 the ResponseWriter implements http.Hijacker). A request that
-// asks for an upgrade that is not allowed is answered 403, as Envoy does.
+// Upgrades: when a request asks for websocket and the matched route's
+// upgrade_configs allow it (or, when the route says nothing, the manager's
+// do), Info.Upgrade is "websocket"; the router proxies the upgraded stream
+// (on HTTP/1 the ResponseWriter implements http.Hijacker). A routed
+// request that asks for an upgrade that is not allowed is answered 403
+// and its connection closed, as Envoy does.
 package hcm
 
 import (

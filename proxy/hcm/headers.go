@@ -33,7 +33,7 @@ func isInternal(a netip.Addr) bool {
 }
 
 // prepare applies the connection manager's request rules before routing:
-// upgrades, HTTP/1.0 host, x-forwarded-for and -proto, x-envoy-internal,
+// h2c upgrades, HTTP/1.0 host, x-forwarded-for and -proto, x-envoy-internal,
 // x-request-id. It returns a status to answer locally, or 0.
 func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int {
 	h := r.Header
@@ -42,11 +42,7 @@ func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int
 		h.Del("Upgrade")
 		h.Del("Http2-Settings")
 	}
-	up, ok := cm.allowedUpgrade(r)
-	if !ok {
-		return http.StatusForbidden
-	}
-	info.Upgrade = up
+	info.Upgrade = requestedUpgrade(r) // allowed or refused once the route is known (upgradeAllowed)
 	if r.ProtoMajor == 1 && r.ProtoMinor == 0 && r.Host == "" && cm.s.defaultHost10 != "" {
 		r.Host = cm.s.defaultHost10
 	}

@@ -22,10 +22,11 @@ type responseWriter struct {
 	status      int
 	wroteHeader bool
 	abortAfter  bool // timed out after the response started: reset at the end
+	closeConn   bool // local replies end the HTTP/1 connection
 }
 
 func (rw *responseWriter) reset(w http.ResponseWriter) {
-	rw.w, rw.status, rw.wroteHeader, rw.abortAfter = w, 0, false, false
+	rw.w, rw.status, rw.wroteHeader, rw.abortAfter, rw.closeConn = w, 0, false, false, false
 }
 
 func (rw *responseWriter) Header() http.Header { return rw.w.Header() }
@@ -97,6 +98,9 @@ func (rw *responseWriter) writeLocked(code int, body string) {
 	h := rw.w.Header()
 	for k := range h {
 		delete(h, k)
+	}
+	if rw.closeConn {
+		h.Set("Connection", "close")
 	}
 	if body != "" {
 		h.Set("Content-Type", "text/plain")

@@ -10,6 +10,7 @@ type hcmStats struct {
 	cxActive, cxHTTP1Active, cxHTTP2Active, rqActive             *stats.Gauge
 	rqTotal, rqHTTP1Total, rqHTTP2Total, rqCompleted             *stats.Counter
 	rqTimeout, rqIdleTimeout, rqTooLarge, rqHeadersTimeout       *stats.Counter
+	rqWsOnNonWsRoute                                             *stats.Counter
 	rqXX                                                         [6]*stats.Counter // [1..5]: downstream_rq_1xx..5xx
 	rqTime                                                       *stats.Histogram
 }
@@ -33,6 +34,7 @@ func newStats(sc stats.Scope) *hcmStats {
 		rqIdleTimeout:    sc.Counter("downstream_rq_idle_timeout"),
 		rqTooLarge:       sc.Counter("downstream_rq_too_large"),
 		rqHeadersTimeout: sc.Counter("downstream_rq_header_timeout"),
+		rqWsOnNonWsRoute: sc.Counter("downstream_rq_ws_on_non_ws_route"),
 		rqTime:           sc.Histogram("downstream_rq_time"),
 	}
 	for c := 1; c <= 5; c++ {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/codec/http1"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
+	"github.com/outrider-mesh/outrider/proxy/route"
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
 
@@ -114,13 +116,30 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code := cm.prepare(r, info); code != 0 {
 		st.rw.localReply(code, "")
 	} else {
+		var rt *route.Route
 		if t := cm.routes.Load(); t != nil {
-			if rt := t.Match(r); rt != nil {
+			if rt = t.Match(r); rt != nil {
 				info.Route = rt
 				info.RouteName = rt.Name()
 			}
 		}
-		aborted = cm.run(&st.rw, r)
+		switch {
+		case info.Upgrade == "" || cm.upgradeAllowed(info.Upgrade, rt):
+			aborted = cm.run(&st.rw, r)
+		case rt == nil:
+			// No route: the router answers 404, as it would without the
+			// upgrade.
+			info.Upgrade = ""
+			aborted = cm.run(&st.rw, r)
+		default:
+			// Refused: the bytes that follow the request may be the
+			// upgraded protocol's, so the connection ends with the answer.
+			cm.st.rqWsOnNonWsRoute.Inc()
+			info.Upgrade = ""
+			info.ResponseCodeDetails = "upgrade_failed"
+			st.rw.closeConn = r.ProtoMajor == 1
+			st.rw.localReply(http.StatusForbidden, "")
+		}
 		if !aborted && info.Flags&failure.DownstreamConnectionTermination != 0 && !st.rw.started() {
 			// The client left before an answer: there is nobody to send
 			// one to. Log it as Envoy does (code 0, DC) and reset.
@@ -171,6 +190,7 @@ func (cm *ConnectionManager) finish(st *stream, aborted bool) {
 			// answer as the codec would have.
 			info.AddFlag(failure.DownstreamProtocolError)
 			info.ResponseCodeDetails = pe.Details
+			st.rw.closeConn = true // only HTTP/1 bodies have chunked framing
 			st.rw.localReply(http.StatusBadRequest, "Bad Request")
 		} else {
 			st.rw.WriteHeader(http.StatusOK)
@@ -267,21 +287,24 @@ func (b *requestBody) Read(p []byte) (int, error) {
 
 func (b *requestBody) Close() error { return b.rc.Close() }
 
-// allowedUpgrade returns the upgrade type of r when the configuration
-// allows it, "" when r asks for none, and ok false when r asks for one
-// that is not allowed.
-func (cm *ConnectionManager) allowedUpgrade(r *http.Request) (string, bool) {
+// requestedUpgrade is the upgrade r asks for, lower-cased ("" for none).
+func requestedUpgrade(r *http.Request) string {
 	up := r.Header.Get("Upgrade")
 	if up == "" || r.ProtoMajor != 1 || !headerHasToken(r.Header, "Connection", "upgrade") {
-		return "", true
+		return ""
 	}
-	up = strings.ToLower(up)
-	for _, u := range cm.s.upgrades {
-		if u == up {
-			return u, true
-		}
+	return strings.ToLower(up)
+}
+
+// upgradeAllowed decides an upgrade as Envoy does: the route's
+// upgrade_configs entry for the type, when it has one, wins over the
+// connection manager's (so a route may enable websocket that the manager
+// leaves off, or refuse it on a route of its own).
+func (cm *ConnectionManager) upgradeAllowed(up string, rt *route.Route) bool {
+	if rt != nil && rt.Websocket != nil && up == "websocket" {
+		return *rt.Websocket
 	}
-	return "", false
+	return slices.Contains(cm.s.upgrades, up)
 }
 
 func headerHasToken(h http.Header, name, token string) bool {
