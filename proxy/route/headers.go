@@ -116,13 +116,22 @@ func translateHeaderOps(add []*corev3.HeaderValueOption, remove []string, addPat
 			errs.Addf(p.Field("header").Field("key"), "route: pseudo-header and host %q may not be added; use host_rewrite_literal", h.GetKey())
 			continue
 		}
-		raw := h.GetValue()
+		raw, vp := h.GetValue(), p.Field("header").Field("value")
 		if len(h.GetRawValue()) > 0 {
-			raw = string(h.GetRawValue())
+			if raw != "" {
+				errs.Addf(p.Field("header"), "route: value and raw_value are mutually exclusive")
+			}
+			raw, vp = string(h.GetRawValue()), p.Field("header").Field("raw_value")
+			if strings.ContainsAny(raw, "\x00\r\n") {
+				// value is checked by its own validation rule; raw_value
+				// has none, and these bytes would split the head.
+				errs.Addf(vp, "route: raw_value may not contain NUL, CR or LF")
+				continue
+			}
 		}
 		v, err := parseValue(raw)
 		if err != nil {
-			errs.Add(p.Field("header").Field("value"), err)
+			errs.Add(vp, err)
 			continue
 		}
 		a := headerAdd{name: http.CanonicalHeaderKey(h.GetKey()), value: v, keepEmpty: hv.GetKeepEmptyValue()}

@@ -325,7 +325,10 @@ virtual_hosts:
     route: {cluster: known, prefix_rewrite: /x}
   - match: {prefix: /f}
     route: {cluster: known}
-    request_headers_to_add: [{header: {key: x-a, value: "%START_TIME%"}}]
+    request_headers_to_add:
+    - {header: {key: x-a, value: "%START_TIME%"}}
+    - {header: {key: x-raw, raw_value: YQ0KYg==}}
+    - {header: {key: x-both, value: a, raw_value: b2s=}}
   - match: {prefix: /d}
     direct_response: {status: 200, body: {filename: /etc/passwd}}
 - name: other
@@ -345,6 +348,8 @@ virtual_hosts:
 		`route_config.virtual_hosts[0].routes[1].match.safe_regex.regex: route: error parsing regexp`,
 		`route_config.virtual_hosts[0].routes[1].route.prefix_rewrite: route: prefix_rewrite cannot be used with a safe_regex match`,
 		`route_config.virtual_hosts[0].routes[2].request_headers_to_add[0].header.value: route: header formatter %START_TIME% is not supported`,
+		`route_config.virtual_hosts[0].routes[2].request_headers_to_add[1].header.raw_value: route: raw_value may not contain NUL, CR or LF`,
+		`route_config.virtual_hosts[0].routes[2].request_headers_to_add[2].header: route: value and raw_value are mutually exclusive`,
 		`route_config.virtual_hosts[0].routes[3].direct_response.body: route: only inline_string and inline_bytes bodies are supported`,
 		`route_config.virtual_hosts[1].domains[0]: route: domain "*" is used by more than one virtual host`,
 	}
