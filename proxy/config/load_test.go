@@ -190,13 +190,13 @@ func TestValidateChecksABootstrapBuiltInCode(t *testing.T) {
 			ConnectTimeout:                durationpb.New(-1),
 			LbPolicy:                      clusterv3.Cluster_RING_HASH,
 			PerConnectionBufferLimitBytes: nil,
-			AltStatName:                   "renamed",
+			RespectDnsTtl:                 true,
 		}},
 	}}
 	got := problems(t, Validate(b))
 	want := []string{
-		"static_resources.clusters[0].alt_stat_name: alt_stat_name is not supported",
 		"static_resources.clusters[0].lb_policy: lb_policy RING_HASH is not supported",
+		"static_resources.clusters[0].respect_dns_ttl: respect_dns_ttl is not supported",
 		"static_resources.clusters[0].connect_timeout: value must be greater than 0s",
 	}
 	if len(got) != len(want) {

@@ -59,6 +59,18 @@ func (v *validation) routeAction(ra *routev3.RouteAction, p Path, clusters map[s
 		}
 	}
 	v.retryPolicy(ra.GetRetryPolicy(), p.Field("retry_policy"))
+	seen := map[string]bool{}
+	for i, u := range ra.GetUpgradeConfigs() {
+		t := strings.ToLower(u.GetUpgradeType())
+		up := p.Field("upgrade_configs").Index(i).Field("upgrade_type")
+		switch {
+		case !upgradeTypes[t]:
+			v.invalid.Addf(up, "upgrade type %q is not supported (supported: websocket)", u.GetUpgradeType())
+		case seen[t]:
+			v.invalid.Addf(up, "upgrade type %q is configured twice", u.GetUpgradeType())
+		}
+		seen[t] = true
+	}
 }
 
 // retryPolicy checks each retry_on condition against the router's.

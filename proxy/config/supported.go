@@ -187,6 +187,7 @@ var supported = map[string]map[string]fieldRule{
 		"access_log":                   accessLog,
 		"common_http_protocol_options": allow, // idle_timeout only (downstream)
 		"http_protocol_options":        allow, // HTTP/1 downstream options
+		"http2_protocol_options":       as("envoy.config.core.v3.Http2ProtocolOptions/downstream"),
 		"server_name":                  allow, // Server header value, default "envoy"
 		"server_header_transformation": allow, // default OVERWRITE; PASS_THROUGH keeps the upstream's
 		"max_request_headers_kb":       allow, // default 60; larger requests get 431
@@ -199,7 +200,8 @@ var supported = map[string]map[string]fieldRule{
 		"upgrade_configs":              allow, // websocket only
 	},
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig": {
-		"upgrade_type": allow, // "websocket" (checked in rules.go)
+		"upgrade_type": allow, // "websocket" (checked in rules_listener.go)
+		"enabled":      allow, // default true; a route's upgrade_configs may override it
 	},
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter": {
 		"name":         allow,
@@ -210,7 +212,8 @@ var supported = map[string]map[string]fieldRule{
 		"max_destinations": allow, // default 256; later destinations count under "overflow"
 	},
 	typeRouter: {
-		"suppress_envoy_headers": allow, // default false: x-envoy-* headers are added
+		"suppress_envoy_headers":      allow, // default false: x-envoy-* headers are added
+		"respect_expected_rq_timeout": allow, // default false: x-envoy-expected-rq-timeout-ms is not the route timeout
 	},
 	"envoy.config.core.v3.HttpProtocolOptions": { // downstream, in the HCM
 		"idle_timeout": allow, // default 1h; 0 disables
@@ -219,6 +222,11 @@ var supported = map[string]map[string]fieldRule{
 		"accept_http_10":           allow, // default false: HTTP/1.0 gets 426
 		"default_host_for_http_10": allow, // Host for HTTP/1.0 requests without one
 		"header_key_format":        allow,
+	},
+	"envoy.config.core.v3.Http2ProtocolOptions/downstream": { // in the HCM
+		"max_concurrent_streams":         allow, // default 1024 (Envoy: unbounded; each stream is a goroutine here)
+		"initial_stream_window_size":     allow, // default 1 MiB (Envoy: 256 MiB)
+		"initial_connection_window_size": allow, // default 1 MiB
 	},
 	"envoy.config.core.v3.Http1ProtocolOptions.HeaderKeyFormat": {
 		"stateful_formatter": allow, // preserve_case only; proper_case_words is not supported
@@ -238,6 +246,10 @@ var supported = map[string]map[string]fieldRule{
 		"request_headers_to_remove":  allow,
 		"response_headers_to_add":    allow,
 		"response_headers_to_remove": allow,
+		// default false: the least specific level's header mutations win
+		"most_specific_header_mutations_wins": allow,
+		"max_direct_response_body_size_bytes": allow, // default 4096; larger direct_response bodies are load errors
+		"ignore_port_in_host_matching":        allow, // default false: the port is part of the authority matched
 	},
 	"envoy.config.route.v3.VirtualHost": {
 		"name":                       allow, // unique within the route config
@@ -248,6 +260,12 @@ var supported = map[string]map[string]fieldRule{
 		"request_headers_to_remove":  allow,
 		"response_headers_to_add":    allow,
 		"response_headers_to_remove": allow,
+		// default false: x-envoy-attempt-count on upstream requests
+		"include_request_attempt_count": allow,
+		// default false: x-envoy-attempt-count on downstream responses
+		"include_attempt_count_in_response": allow,
+		// default 1 MiB: request body kept for retries; beyond it no retry
+		"per_request_buffer_limit_bytes": allow,
 	},
 	"envoy.config.route.v3.Route": {
 		"name":                       allow, // descriptive; %ROUTE_NAME% in access logs
@@ -259,6 +277,8 @@ var supported = map[string]map[string]fieldRule{
 		"request_headers_to_remove":  allow,
 		"response_headers_to_add":    allow,
 		"response_headers_to_remove": allow,
+		// default: the virtual host's
+		"per_request_buffer_limit_bytes": allow,
 	},
 	"envoy.config.route.v3.RouteMatch": {
 		"prefix":                allow,
@@ -281,6 +301,9 @@ var supported = map[string]map[string]fieldRule{
 		"present_match":    allow,
 		"string_match":     allow,
 		"invert_match":     allow,
+		// default false: a missing header matches only present_match false
+		// and inverted matchers; true matches it as the empty string
+		"treat_missing_header_as_empty": allow,
 	},
 	"envoy.config.route.v3.QueryParameterMatcher": {
 		"name":          allow,
@@ -315,6 +338,13 @@ var supported = map[string]map[string]fieldRule{
 		"timeout":              allow, // default 15s; 0 disables
 		"idle_timeout":         allow, // default: the HCM's stream_idle_timeout
 		"retry_policy":         allow,
+		// default SERVICE_UNAVAILABLE (503) when cluster_header names no cluster
+		"cluster_not_found_response_code": allow,
+		"upgrade_configs":                 allow, // websocket; overrides the HCM's for this route
+	},
+	"envoy.config.route.v3.RouteAction.UpgradeConfig": {
+		"upgrade_type": allow, // "websocket" (checked in rules_route.go)
+		"enabled":      allow, // default true
 	},
 	"envoy.config.route.v3.WeightedCluster": {
 		"clusters":     allow,
@@ -323,6 +353,11 @@ var supported = map[string]map[string]fieldRule{
 	"envoy.config.route.v3.WeightedCluster.ClusterWeight": {
 		"name":   allow,
 		"weight": allow, // relative to the sum of all weights
+		// applied before the route's, virtual host's and route config's
+		"request_headers_to_add":     allow,
+		"request_headers_to_remove":  allow,
+		"response_headers_to_add":    allow,
+		"response_headers_to_remove": allow,
 	},
 	"envoy.config.route.v3.RetryPolicy": {
 		"retry_on":                          allow, // retryOnTokens below
@@ -351,6 +386,7 @@ var supported = map[string]map[string]fieldRule{
 		"prefix_rewrite":  allow,
 		"response_code":   allow, // default 301
 		"strip_query":     allow,
+		"regex_rewrite":   allow, // the path without its query; \1-style groups
 	},
 	"envoy.config.route.v3.DirectResponseAction": {
 		"status": allow,
@@ -361,18 +397,22 @@ var supported = map[string]map[string]fieldRule{
 		"inline_bytes":  allow,
 	},
 	"envoy.config.core.v3.HeaderValueOption": {
-		"header":        allow,
-		"append_action": allow, // default APPEND_IF_EXISTS_OR_ADD
-		"append":        allow, // deprecated form of append_action
+		"header":           allow,
+		"append_action":    allow, // default APPEND_IF_EXISTS_OR_ADD
+		"append":           allow, // deprecated form of append_action
+		"keep_empty_value": allow, // default false: a value that formats to "" adds nothing
 	},
 	"envoy.config.core.v3.HeaderValue": {
-		"key":   allow,
-		"value": allow, // may hold %…% formatters the route package knows
+		"key":       allow,
+		"value":     allow, // may hold %…% formatters the route package knows
+		"raw_value": allow, // bytes, instead of value; no NUL, CR or LF
 	},
 
 	// --- clusters --------------------------------------------------------
 	"envoy.config.cluster.v3.Cluster": {
 		"name":                             allow, // unique
+		"alt_stat_name":                    allow, // default: name; the name in stats (cluster.<alt_stat_name>.*)
+		"metadata":                         allow, // descriptive: /config_dump shows it, nothing reads it
 		"type":                             enum("STATIC", "STRICT_DNS", "LOGICAL_DNS", "ORIGINAL_DST"),
 		"connect_timeout":                  allow, // default 5s
 		"lb_policy":                        enum("ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "CLUSTER_PROVIDED"),
@@ -384,6 +424,9 @@ var supported = map[string]map[string]fieldRule{
 		"dns_lookup_family":                allow, // default AUTO
 		"cleanup_interval":                 allow, // default 5s (ORIGINAL_DST idle hosts)
 		"upstream_bind_config":             allow, // source address of upstream connections
+	},
+	"envoy.config.core.v3.Metadata": {
+		"filter_metadata": allow,
 	},
 	"envoy.config.cluster.v3.Cluster.LeastRequestLbConfig": {
 		"choice_count": allow, // default 2
@@ -398,9 +441,13 @@ var supported = map[string]map[string]fieldRule{
 	"envoy.config.endpoint.v3.LbEndpoint": {
 		"endpoint":              allow,
 		"load_balancing_weight": allow, // default 1
+		// default UNKNOWN (healthy); UNHEALTHY, DRAINING, TIMEOUT take the
+		// host out of rotation unless fewer than half are healthy (panic)
+		"health_status": enum("UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT"),
 	},
 	"envoy.config.endpoint.v3.Endpoint": {
-		"address": allow,
+		"address":  allow,
+		"hostname": allow, // default: the DNS name (DNS clusters); auto_host_rewrite uses it
 	},
 	"envoy.config.cluster.v3.CircuitBreakers": {
 		"thresholds": allow,
@@ -411,6 +458,7 @@ var supported = map[string]map[string]fieldRule{
 		"max_pending_requests": allow, // default 1024
 		"max_requests":         allow, // default 1024
 		"max_retries":          allow, // default 3
+		"track_remaining":      allow, // default false: no circuit_breakers.default.remaining_* gauges
 	},
 	"envoy.config.core.v3.BindConfig": {
 		"source_address": allow, // an IP literal; port 0 picks one

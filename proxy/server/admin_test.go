@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +95,26 @@ func TestConfigDumpSaysWhenTheRunningConfigWasLoaded(t *testing.T) {
 	for _, at := range configDumpTimes(t, s) {
 		if at.Before(reloadedFrom) {
 			t.Errorf("after a reload last_updated is %v, before the reload at %v", at, reloadedFrom)
+		}
+	}
+}
+
+// TestTheTranslatorsAcceptEverySupportedField keeps the allowlist and the
+// translators in step: config/testdata/full.yaml uses every field the
+// allowlist accepts, so every field must translate. Only its TLS files,
+// which name paths of a real pod, may be missing here.
+func TestTheTranslatorsAcceptEverySupportedField(t *testing.T) {
+	b, err := config.Load("../config/testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs config.Errors
+	if err := Validate(b); err != nil && !errors.As(err, &errs) {
+		t.Fatalf("Validate: %v", err)
+	}
+	for _, line := range strings.Split(errs.Error(), "\n") {
+		if line != "" && !strings.Contains(line, ".transport_socket.") {
+			t.Errorf("%s", line)
 		}
 	}
 }
