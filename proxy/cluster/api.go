@@ -68,20 +68,18 @@ func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 	defer m.mu.Unlock()
 	old := *m.clusters.Load()
 	next := make(map[string]*Cluster, len(pbs))
-	var started []*Cluster
 	for i, pb := range pbs {
 		if c, ok := old[pb.GetName()]; ok && proto.Equal(c.pb, pb) {
 			next[c.name] = c
 			continue
 		}
 		c := newCluster(pb, all[i], m.store)
+		// Started before it is published, so that a STATIC cluster has
+		// its endpoints when the first request finds it.
+		c.start()
 		next[c.name] = c
-		started = append(started, c)
 	}
 	m.clusters.Store(&next)
-	for _, c := range started {
-		c.start()
-	}
 	for name, c := range old {
 		if next[name] != c {
 			c.stop()

@@ -11,6 +11,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/cluster"
 	"github.com/outrider-mesh/outrider/proxy/codec/http1"
 	"github.com/outrider-mesh/outrider/proxy/failure"
+	"github.com/outrider-mesh/outrider/proxy/upstream"
 )
 
 func (x *exchange) lbContext() cluster.LBContext {
@@ -42,6 +43,10 @@ func (x *exchange) run() {
 		x.info.Attempts = attempt
 		start := time.Now()
 		resp, err := x.try(host, attempt)
+		if err != nil && attempt == 1 && x.switchCluster(err) {
+			attempt, lb = 0, x.lbContext() // the first try again, on the new cluster
+			continue
+		}
 		if attempt > 1 {
 			x.c.RetryLimit().Release()
 		}
@@ -76,6 +81,23 @@ func (x *exchange) run() {
 		x.respond(resp, host, start, attempt)
 		return
 	}
+}
+
+// switchCluster moves the exchange to the cluster that replaced x.c when
+// a reload drained x.c's pools between the pick and the send, so that the
+// request is not failed for a swap it could not see. Only the first try
+// moves (a retry holds a unit of the old cluster's max_retries).
+func (x *exchange) switchCluster(err error) bool {
+	if x.switched || x.rt.clusters == nil || !errors.Is(err, upstream.ErrPoolClosed) {
+		return false
+	}
+	c := x.rt.clusters.Get(x.tg.Cluster)
+	if c == nil || c == x.c {
+		return false
+	}
+	x.switched = true
+	x.c, x.st = c, c.Stats()
+	return true
 }
 
 // try sends the request once. Its per-try timeout runs until the response

@@ -55,6 +55,9 @@ type exchange struct {
 	// (the client left, or broke the body's framing); the transport reads
 	// the body on a goroutine of its own.
 	bodyErr atomic.Pointer[error]
+	// switched: the exchange moved to a cluster that replaced its first
+	// one (switchCluster); it moves once.
+	switched bool
 }
 
 func (rt *Router) forward(w http.ResponseWriter, r *http.Request, info *streaminfo.Info, rte *route.Route) {
@@ -74,6 +77,11 @@ func (rt *Router) forward(w http.ResponseWriter, r *http.Request, info *streamin
 		localReply(w, r, info, err)
 		return
 	}
+	rt.forwardTo(w, r, info, rte, tg, c)
+}
+
+// forwardTo forwards to target tg of cluster c.
+func (rt *Router) forwardTo(w http.ResponseWriter, r *http.Request, info *streaminfo.Info, rte *route.Route, tg route.Target, c *cluster.Cluster) {
 	x := &exchange{rt: rt, w: w, r: r, info: info, route: rte, tg: tg, c: c, st: c.Stats(),
 		authority: r.Host, timeout: rte.Timeout, pol: rte.Retry}
 	x.ctx, x.cancel = context.WithCancelCause(r.Context())

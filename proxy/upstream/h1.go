@@ -95,7 +95,7 @@ func (p *Pool) getH1(req *http.Request, fresh bool) (*h1Conn, error) {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			return nil, failure.ErrNoHealthyUpstream.With(errPoolClosed)
+			return nil, failure.ErrNoHealthyUpstream.With(ErrPoolClosed)
 		}
 		if n := len(p.idle); n > 0 && !fresh {
 			c := p.idle[n-1]

@@ -50,7 +50,7 @@ func (p *Pool) getH2(req *http.Request) (*h2Conn, error) {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			return nil, failure.ErrNoHealthyUpstream.With(errPoolClosed)
+			return nil, failure.ErrNoHealthyUpstream.With(ErrPoolClosed)
 		}
 		live := p.h2[:0]
 		var found *h2Conn

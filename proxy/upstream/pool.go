@@ -239,7 +239,10 @@ func (t *pendingTicket) leave() {
 	t.p.stats.RqPendingActive.Dec()
 }
 
-var errPoolClosed = errors.New("upstream: pool closed")
+// ErrPoolClosed is the cause of the failure of a request sent to a pool
+// that was drained meanwhile: its cluster was removed or replaced by a
+// reload between the pick of the endpoint and the send.
+var ErrPoolClosed = errors.New("upstream: pool closed")
 
 func (p *Pool) wait(ctx context.Context, ch <-chan struct{}) error {
 	select {
