@@ -33,6 +33,9 @@ type Manager struct {
 	tlsReg   *tls.Registry // see SetTLSRegistry
 	mu       sync.Mutex    // serialises Update
 	clusters atomic.Pointer[map[string]*Cluster]
+	// warming holds changed clusters not yet warm, by name (warming.go);
+	// guarded by mu.
+	warming map[string]*Cluster
 }
 
 // NewManager returns an empty manager whose stats go to store.
@@ -69,15 +72,32 @@ func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 	old := *m.clusters.Load()
 	next := make(map[string]*Cluster, len(pbs))
 	for i, pb := range pbs {
-		if c, ok := old[pb.GetName()]; ok && proto.Equal(c.pb, pb) {
-			next[c.name] = c
+		name := pb.GetName()
+		if c, ok := old[name]; ok && proto.Equal(c.pb, pb) {
+			m.dropWarming(name) // back to the serving config
+			next[name] = c
 			continue
 		}
+		if w := m.warming[name]; w != nil && proto.Equal(w.pb, pb) {
+			next[name] = old[name] // the same change, still warming
+			continue
+		}
+		m.dropWarming(name)
 		c := newCluster(pb, all[i], m.store)
 		// Started before it is published, so that a STATIC cluster has
 		// its endpoints when the first request finds it.
 		c.start()
-		next[c.name] = c
+		if prev, ok := old[name]; ok && !c.warmed.Load() {
+			next[name] = prev
+			m.warm(c)
+			continue
+		}
+		next[name] = c
+	}
+	for name := range m.warming {
+		if _, ok := next[name]; !ok {
+			m.dropWarming(name) // removed
+		}
 	}
 	m.clusters.Store(&next)
 	for name, c := range old {
@@ -124,6 +144,9 @@ func (m *Manager) Close() {
 	defer m.mu.Unlock()
 	for _, c := range *m.clusters.Swap(&map[string]*Cluster{}) {
 		c.stop()
+	}
+	for name := range m.warming {
+		m.dropWarming(name)
 	}
 }
 
