@@ -197,7 +197,12 @@ var supported = map[string]map[string]fieldRule{
 		"use_remote_address":           allow, // default false
 		"xff_num_trusted_hops":         allow, // default 0
 		"generate_request_id":          allow, // default true
-		"upgrade_configs":              allow, // websocket only
+		"preserve_external_request_id": allow, // default false: edge requests get a new x-request-id
+		// default false: x-request-id is not added to responses
+		"always_set_request_id_in_response": allow,
+		"skip_xff_append":                   allow, // default false: use_remote_address appends the peer to x-forwarded-for
+		"via":                               allow, // default none: a Via value added to responses
+		"upgrade_configs":                   allow, // websocket only
 	},
 	"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig": {
 		"upgrade_type": allow, // "websocket" (checked in rules_listener.go)
