@@ -16,8 +16,8 @@ import (
 func TestUpstreamHTTP1FailuresAreAnsweredAndFlaggedLikeEnvoy(t *testing.T) {
 	tests := []struct {
 		name string
-		// retry is the route's retry_policy, if any.
-		retry string
+		// retry is the route's retry_policy, if any; timeout its timeout.
+		retry, timeout string
 		// answer is what the upstream does with connection n once it has
 		// read the request head.
 		answer func(n int, c net.Conn)
@@ -83,6 +83,17 @@ func TestUpstreamHTTP1FailuresAreAnsweredAndFlaggedLikeEnvoy(t *testing.T) {
 			counters: map[string]uint64{"cluster.backend.upstream_rq_retry": 1},
 		},
 		{
+			name:     "an upstream that never answers is a 504 with UT once the route timeout passes",
+			timeout:  "0.2s",
+			answer:   func(_ int, c net.Conn) { io.Copy(io.Discard, c) },
+			wantCode: 504, wantBody: "upstream request timeout",
+			wantLog: "504 UT upstream_response_timeout", wantConns: 1,
+			counters: map[string]uint64{
+				"cluster.backend.upstream_rq_timeout":  1,
+				"cluster.backend.upstream_rq_rx_reset": 0,
+			},
+		},
+		{
 			name: "bad chunk framing in the response body resets the stream with UPE",
 			answer: func(_ int, c net.Conn) {
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
@@ -119,6 +130,9 @@ func TestUpstreamHTTP1FailuresAreAnsweredAndFlaggedLikeEnvoy(t *testing.T) {
                 route: {cluster: backend`
 			if tt.retry != "" {
 				route += ", retry_policy: " + tt.retry
+			}
+			if tt.timeout != "" {
+				route += ", timeout: " + tt.timeout
 			}
 			cfg, logPath := withAccessLog(t, httpProxyConfig(route+"}", staticCluster("backend", "", be)))
 			s, addr := startProxy(t, cfg)
@@ -165,6 +179,38 @@ func answerBadThenGood(n int, c net.Conn) {
 		return
 	}
 	io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+}
+
+func TestAClientLeavingBeforeTheAnswerIsADownstreamDisconnect(t *testing.T) {
+	upstreamDone := make(chan error, 1)
+	be := rawBackend(t, func(_ int, c net.Conn, br *bufio.Reader) {
+		if _, err := readHead(br); err != nil {
+			return
+		}
+		_, err := io.Copy(io.Discard, br) // until the proxy abandons the request
+		upstreamDone <- err
+	})
+	cfg, logPath := withAccessLog(t, httpProxyConfig(`              - match: {prefix: "/"}
+                route: {cluster: backend}`, staticCluster("backend", "", be)))
+	s, addr := startProxy(t, cfg)
+
+	c, _ := dialRaw(t, addr)
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, func() bool { return gauge(s, "cluster.backend.upstream_rq_active") == 1 })
+	c.Close()
+	<-upstreamDone
+	if got := accessLog(t, s, logPath, 1)[0]; !strings.HasPrefix(got, "0 DC ") {
+		t.Errorf("access log %q, want code 0 and flag DC", got)
+	}
+	for name, want := range map[string]uint64{
+		"cluster.backend.upstream_rq_cancelled": 1,
+		"cluster.backend.upstream_rq_rx_reset":  0,
+		"http.main.downstream_rq_5xx":           0,
+	} {
+		if got := counter(s, name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
 }
 
 func TestAClientLeavingMidBodyIsADownstreamDisconnectNeverRetried(t *testing.T) {
