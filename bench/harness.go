@@ -20,10 +20,17 @@ import (
 // path is one way from the load generator to the backend.
 type path struct {
 	name string
-	// proc is the proxy on the path; nil for the direct path.
+	// proc is the proxy on the path; nil for the direct path and pods.
 	proc *peers.Process
+	// pids are the proxies the path's CPU time and memory are charged
+	// to: proc's, or both sidecars'; none for a direct path.
+	pids []int
 	// Where each protocol's load is sent (host:port).
 	http1, h2, grpc, tcp string
+	// in makes the load's connections elsewhere (a pod); nil means here.
+	in func(func() error) error
+	// received counts the bytes the path's TCP sink got.
+	received func() int64
 }
 
 // harness owns everything a run starts: a scratch directory, the backend
@@ -100,6 +107,7 @@ func (h *harness) start(kind peers.Kind, services int, bin string, env ...string
 		Kind:         kind,
 		Binary:       bin,
 		CPU:          h.o.proxyCPU,
+		Nice:         h.o.nice,
 		Env:          env,
 		Config:       peers.Config{Upstreams: h.up, Services: services, Dir: dir},
 		ReadyTimeout: 2 * time.Minute,
@@ -145,7 +153,7 @@ func (h *harness) binaryFor(kind peers.Kind) string {
 func (h *harness) startPaths() error {
 	for _, name := range h.o.paths {
 		if name == report.Direct {
-			h.paths = append(h.paths, path{name: name, http1: h.up.HTTP.String(), h2: h.up.HTTP.String(), grpc: h.up.GRPC.String(), tcp: h.up.TCP.String()})
+			h.paths = append(h.paths, path{name: name, http1: h.up.HTTP.String(), h2: h.up.HTTP.String(), grpc: h.up.GRPC.String(), tcp: h.up.TCP.String(), received: h.backend.Received})
 			continue
 		}
 		kind := peers.Kind(name)
@@ -160,10 +168,15 @@ func (h *harness) startPaths() error {
 		if err != nil {
 			return err
 		}
-		at := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-		h.paths = append(h.paths, path{name: name, proc: p, http1: at(p.Ports.HTTP1), h2: at(p.Ports.H2), grpc: at(p.Ports.GRPC), tcp: at(p.Ports.TCP)})
+		h.paths = append(h.paths, h.proxyPath(p))
 	}
 	return nil
+}
+
+// proxyPath is the path through a peer.
+func (h *harness) proxyPath(p *peers.Process) path {
+	at := func(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+	return path{name: string(p.Kind), proc: p, pids: []int{p.PID}, http1: at(p.Ports.HTTP1), h2: at(p.Ports.H2), grpc: at(p.Ports.GRPC), tcp: at(p.Ports.TCP), received: h.backend.Received}
 }
 
 func knownKind(k peers.Kind) bool {
@@ -194,6 +207,9 @@ func (h *harness) benchmark() (*report.Report, error) {
 	} else {
 		r.Pinning = "Nothing is pinned (--pin=false): figures are less stable."
 	}
+	if h.o.nice != 0 {
+		r.Pinning += fmt.Sprintf(" Proxies and harness run at niceness %d.", h.o.nice)
+	}
 	time.Sleep(h.o.settle)
 	idle := map[string]report.ProxyMemory{}
 	for _, p := range h.paths {
@@ -206,7 +222,7 @@ func (h *harness) benchmark() (*report.Report, error) {
 		}
 	}
 	for _, s := range scenarios {
-		rs, err := h.runScenario(s)
+		rs, err := h.runScenario(s, h.paths, report.Direct)
 		if err != nil {
 			return nil, err
 		}
@@ -217,9 +233,20 @@ func (h *harness) benchmark() (*report.Report, error) {
 			h.stop(p.proc)
 		}
 	}
+	var sidecar *report.ProxyMemory
+	if h.o.pods {
+		var pods []report.Scenario
+		if pods, sidecar, err = h.podScenarios(scenarios); err != nil {
+			return nil, err
+		}
+		r.Scenarios = append(r.Scenarios, pods...)
+	}
 	if h.o.memory {
 		if r.Memory, err = h.memory(idle); err != nil {
 			return nil, err
+		}
+		if sidecar != nil {
+			r.Memory.Proxies = append(r.Memory.Proxies, *sidecar)
 		}
 	}
 	r.Machine = machine(h.o.name, h.versions)
@@ -236,6 +263,7 @@ func (h *harness) memory(idle map[string]report.ProxyMemory) (*report.Memory, er
 			continue
 		}
 		pm := idle[p.name]
+		pm.Path = p.name
 		for _, n := range h.o.sizes {
 			proc, err := h.start(p.proc.Kind, n, h.binaryFor(p.proc.Kind))
 			if err != nil {

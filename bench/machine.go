@@ -17,37 +17,57 @@ import (
 	"github.com/outrider-mesh/outrider/bench/report"
 )
 
-// pinnedEnv marks the process that pinSelf re-executed, so that a failing
-// taskset cannot loop.
-const pinnedEnv = "OUTRIDER_BENCH_PINNED"
+// placedEnv marks the process that placeSelf re-executed, so that a
+// failing taskset or nice cannot loop.
+const placedEnv = "OUTRIDER_BENCH_PLACED"
 
-// pinSelf re-executes the harness under taskset so that every thread of
-// it (load generator and backend) runs on cpu alone. Setting the affinity
-// from inside would miss the threads the Go runtime has already started.
-func pinSelf(cpu int, args []string) error {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return fmt.Errorf("read CPU affinity: %w", err)
+// placeSelf re-executes the harness under taskset (and nice) so that every
+// thread of it, load generator and backend, runs on the load CPU alone
+// (at the asked niceness). Setting either from inside would miss the
+// threads the Go runtime has already started.
+func placeSelf(o *options, args []string) error {
+	pinned := true
+	if o.pin {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &set); err != nil {
+			return fmt.Errorf("read CPU affinity: %w", err)
+		}
+		pinned = set.Count() == 1 && set.IsSet(o.loadCPU)
 	}
-	if set.Count() == 1 && set.IsSet(cpu) {
+	niced := true
+	if o.nice != 0 {
+		// getpriority(2) returns 20 - nice.
+		prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+		if err != nil {
+			return fmt.Errorf("read niceness: %w", err)
+		}
+		niced = 20-prio == o.nice
+	}
+	if pinned && niced {
 		return nil
 	}
-	if os.Getenv(pinnedEnv) != "" {
-		return fmt.Errorf("taskset did not pin the harness to CPU %d", cpu)
+	if os.Getenv(placedEnv) != "" {
+		return fmt.Errorf("taskset or nice did not place the harness on CPU %d at niceness %d", o.loadCPU, o.nice)
 	}
-	if runtime.NumCPU() < 2 {
+	if o.pin && runtime.NumCPU() < 2 {
 		return errors.New("pinning needs two CPUs (one for the proxy, one for load and backend); use --pin=false")
-	}
-	taskset, err := exec.LookPath("taskset")
-	if err != nil {
-		return fmt.Errorf("pinning needs taskset (util-linux): %w", err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	argv := append([]string{"taskset", "-c", strconv.Itoa(cpu), exe}, args...)
-	return syscall.Exec(taskset, argv, append(os.Environ(), pinnedEnv+"=1"))
+	argv := append([]string{exe}, args...)
+	if o.pin {
+		argv = append([]string{"taskset", "-c", strconv.Itoa(o.loadCPU)}, argv...)
+	}
+	if o.nice != 0 {
+		argv = append([]string{"nice", "-n", strconv.Itoa(o.nice)}, argv...)
+	}
+	bin, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("placing the harness needs %s: %w", argv[0], err)
+	}
+	return syscall.Exec(bin, argv, append(os.Environ(), placedEnv+"=1"))
 }
 
 // machine describes where the run happens.

@@ -7,6 +7,8 @@
 //	go run ./bench --quick                 a few seconds per scenario (CI)
 //	go run ./bench                         the full run
 //	go run ./bench --profile /tmp/prof     CPU and allocation profiles of Outrider under HTTP/1.1 max rps
+//	go run ./bench --profile /tmp/prof --scenarios none --services 10000
+//	                                       what an idle proxy with 10,000 services holds
 package main
 
 import (
@@ -42,8 +44,11 @@ type options struct {
 	pin        bool
 	loadCPU    int
 	proxyCPU   int
+	nice       int
 	memory     bool
+	pods       bool
 	profileDir string
+	services   int
 }
 
 func parse(args []string) (*options, error) {
@@ -62,8 +67,11 @@ func parse(args []string) (*options, error) {
 	fs.BoolVar(&o.pin, "pin", true, "pin the proxies to --proxy-cpu and this process (load and backend) to --load-cpu")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU for the load generator and the backend")
 	fs.IntVar(&o.proxyCPU, "proxy-cpu", 1, "CPU for the proxy under test")
+	fs.IntVar(&o.nice, "nice", 0, "niceness for the proxies and this process (e.g. -10 on a machine shared with other work; needs root)")
 	fs.BoolVar(&o.memory, "memory", true, "measure idle RSS with 10, 1,000 (and 10,000) services")
-	fs.StringVar(&o.profileDir, "profile", "", "profile Outrider under HTTP/1.1 max rps into this directory instead of benchmarking")
+	pods := fs.String("pods", "auto", "also measure pod to pod with and without sidecars: on, off, or auto (on in the full mode)")
+	fs.StringVar(&o.profileDir, "profile", "", "profile Outrider under HTTP/1.1 max rps (or the one --scenarios) into this directory instead of benchmarking")
+	fs.IntVar(&o.services, "services", 0, "with --profile: that many extra services in the configuration; with --scenarios none, profile the idle proxy's memory")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -75,6 +83,13 @@ func parse(args []string) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch *pods {
+	case "on", "auto":
+		o.pods = *pods == "on" || !o.quick
+	case "off":
+	default:
+		return nil, fmt.Errorf("--pods %q: want on, off or auto", *pods)
 	}
 	o.paths = strings.Split(*paths, ",")
 	if *scenarios != "all" {
@@ -115,12 +130,11 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.pin {
-		if err := pinSelf(o.loadCPU, args); err != nil {
-			return err
-		}
-	} else {
+	if !o.pin {
 		o.proxyCPU = -1
+	}
+	if err := placeSelf(o, args); err != nil {
+		return err
 	}
 	h, err := newHarness(o)
 	if err != nil {

@@ -3,21 +3,37 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"time"
 
 	"github.com/outrider-mesh/outrider/bench/load"
 	"github.com/outrider-mesh/outrider/bench/peers"
+	"github.com/outrider-mesh/outrider/bench/report"
 )
 
-// profile runs Outrider built with profiling (bench/profiled) under the
-// HTTP/1.1 max-rps load, pinned as in a benchmark, and leaves cpu.pprof,
-// allocs.pprof and their top entries (cpu-top.txt, allocs-top.txt) in
-// the profile directory.
+// profile runs Outrider built with profiling (bench/profiled) under one
+// scenario's load (HTTP/1.1 max rps unless --scenarios names another),
+// pinned as in a benchmark, and leaves cpu.pprof, allocs.pprof and their
+// top entries (cpu-top.txt, allocs-top.txt, …) in the profile directory.
 func (h *harness) profile(stdout io.Writer) error {
+	names := h.o.scenarios
+	if names == nil {
+		names = []string{report.HTTP1Max}
+	}
+	if len(names) != 1 {
+		return fmt.Errorf("--profile takes one scenario, not %d", len(names))
+	}
+	idle := names[0] == "none"
+	var s scenario
+	if !idle {
+		scenarios, err := selectScenarios(names)
+		if err != nil {
+			return err
+		}
+		s = scenarios[0]
+	}
 	dir, err := filepath.Abs(h.o.profileDir)
 	if err != nil {
 		return err
@@ -29,17 +45,22 @@ func (h *harness) profile(stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.start(peers.Outrider, 0, bin, "OUTRIDER_PROFILE_DIR="+dir)
+	p, err := h.start(peers.Outrider, h.o.services, bin, "OUTRIDER_PROFILE_DIR="+dir)
 	if err != nil {
 		return err
 	}
-	url := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Ports.HTTP1)) + "/"
-	res, err := load.RunHTTP(load.HTTP{URL: url, Pace: load.Pace{Connections: 16, Duration: h.o.warmup + h.o.duration}})
-	if err != nil {
-		return err
+	if idle {
+		time.Sleep(h.o.settle)
+		h.stop(p)
+		fmt.Fprintf(stdout, "profiled the idle proxy with %d extra services into %s\n", h.o.services, dir)
+	} else {
+		res, err := h.sender(s)(h.proxyPath(p), load.Pace{Connections: s.conns, QPS: s.qps, Duration: h.o.warmup + h.o.duration})
+		if err != nil {
+			return err
+		}
+		h.stop(p)
+		fmt.Fprintf(stdout, "profiled %s: %s, into %s\n", s.name, summary(s, res), dir)
 	}
-	h.stop(p)
-	fmt.Fprintf(stdout, "profiled %d requests (%.0f rps, %d errors) into %s\n", res.Requests, res.RPS(), res.Errors, dir)
 	for _, top := range []struct {
 		file, out string
 		args      []string
@@ -48,6 +69,7 @@ func (h *harness) profile(stdout io.Writer) error {
 		{file: "cpu.pprof", out: "cpu-cum.txt", args: []string{"-top", "-cum", "-nodecount=40"}},
 		{file: "allocs.pprof", out: "allocs-top.txt", args: []string{"-top", "-nodecount=40", "-sample_index=alloc_space"}},
 		{file: "allocs.pprof", out: "allocs-objects.txt", args: []string{"-top", "-nodecount=40", "-sample_index=alloc_objects"}},
+		{file: "allocs.pprof", out: "inuse-top.txt", args: []string{"-top", "-nodecount=40", "-sample_index=inuse_space"}},
 	} {
 		args := append([]string{"tool", "pprof"}, top.args...)
 		args = append(args, bin, filepath.Join(dir, top.file))

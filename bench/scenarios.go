@@ -66,59 +66,53 @@ func selectScenarios(names []string) ([]scenario, error) {
 	return out, nil
 }
 
+// sender returns the function that sends s's load to a path; throughput
+// scenarios count the bytes at the harness's backend.
+func (h *harness) sender(s scenario) func(path, load.Pace) (load.Result, error) {
+	if !s.throughput {
+		return s.send
+	}
+	return func(p path, pace load.Pace) (load.Result, error) {
+		return load.RunTCP(load.TCP{Addr: p.tcp, Connections: pace.Connections, Duration: pace.Duration, Received: p.received, In: p.in})
+	}
+}
+
 // runScenario sends the scenario's load to each path in turn, round after
-// round, and charges each path's proxy with the CPU time and peak memory
-// of its own turns only.
-func (h *harness) runScenario(s scenario) (report.Scenario, error) {
-	n := len(h.paths)
+// round, and charges each path's proxies with the CPU time and peak memory
+// of its own turns only. Added latency is counted from the baseline path.
+func (h *harness) runScenario(s scenario, paths []path, baseline string) (report.Scenario, error) {
+	n := len(paths)
 	acc := make([]load.Result, n)
 	cpu := make([]time.Duration, n)
 	peak := make([]uint64, n)
-	send := s.send
-	if s.throughput {
-		send = func(p path, pace load.Pace) (load.Result, error) {
-			return load.RunTCP(load.TCP{Addr: p.tcp, Connections: pace.Connections, Duration: pace.Duration, Received: h.backend.Received})
-		}
-	}
-	for _, p := range h.paths {
-		if _, err := send(p, load.Pace{Connections: s.conns, QPS: s.qps, Duration: h.o.warmup}); err != nil {
+	send := h.sender(s)
+	for _, p := range paths {
+		if _, err := send(p, load.Pace{Connections: s.conns, QPS: s.qps, Duration: h.o.warmup, In: p.in}); err != nil {
 			return report.Scenario{}, fmt.Errorf("%s warm-up through %s: %w", s.name, p.name, err)
 		}
 	}
 	for round := range h.o.rounds {
-		for i, p := range h.paths {
-			var cpu0 time.Duration
-			if p.proc != nil {
-				if err := procstat.ResetPeak(p.proc.PID); err != nil {
-					return report.Scenario{}, err
-				}
-				var err error
-				if cpu0, err = procstat.CPU(p.proc.PID); err != nil {
-					return report.Scenario{}, err
-				}
+		for i, p := range paths {
+			cpu0, err := resetAndReadCPU(p.pids)
+			if err != nil {
+				return report.Scenario{}, err
 			}
-			res, err := send(p, load.Pace{Connections: s.conns, QPS: s.qps, Duration: h.o.duration})
+			res, err := send(p, load.Pace{Connections: s.conns, QPS: s.qps, Duration: h.o.duration, In: p.in})
 			if err != nil {
 				return report.Scenario{}, fmt.Errorf("%s round %d through %s: %w", s.name, round+1, p.name, err)
 			}
-			if p.proc != nil {
-				cpu1, err := procstat.CPU(p.proc.PID)
-				if err != nil {
-					return report.Scenario{}, err
-				}
-				mem, err := procstat.ReadMemory(p.proc.PID)
-				if err != nil {
-					return report.Scenario{}, err
-				}
-				cpu[i] += cpu1 - cpu0
-				peak[i] = max(peak[i], mem.Peak)
+			cpu1, top, err := readCPUAndPeak(p.pids)
+			if err != nil {
+				return report.Scenario{}, err
 			}
+			cpu[i] += cpu1 - cpu0
+			peak[i] = max(peak[i], top)
 			acc[i].Merge(res)
-			fmt.Fprintf(os.Stderr, "bench: %-22s round %d/%d %-9s %s\n", s.name, round+1, h.o.rounds, p.name, summary(s, res))
+			fmt.Fprintf(os.Stderr, "bench: %-22s round %d/%d %-12s %s\n", s.name, round+1, h.o.rounds, p.name, summary(s, res))
 		}
 	}
-	out := report.Scenario{Name: s.name, Title: s.title, QPS: s.qps, Connections: s.conns, Seconds: h.o.duration.Seconds(), Throughput: s.throughput}
-	for i, p := range h.paths {
+	out := report.Scenario{Name: s.name, Title: s.title, QPS: s.qps, Connections: s.conns, Seconds: h.o.duration.Seconds(), Throughput: s.throughput, Baseline: baseline}
+	for i, p := range paths {
 		m := report.Measurement{
 			Path: p.name, Requests: acc[i].Requests, Errors: acc[i].Errors, Elapsed: acc[i].Elapsed,
 			ProxyCPU: cpu[i], PeakRSS: peak[i], Bytes: acc[i].Bytes,
@@ -130,6 +124,43 @@ func (h *harness) runScenario(s scenario) (report.Scenario, error) {
 	}
 	out.Compare()
 	return out, nil
+}
+
+// resetAndReadCPU starts a turn: every proxy's peak RSS is reset and the
+// sum of their CPU times returned.
+func resetAndReadCPU(pids []int) (time.Duration, error) {
+	var sum time.Duration
+	for _, pid := range pids {
+		if err := procstat.ResetPeak(pid); err != nil {
+			return 0, err
+		}
+		t, err := procstat.CPU(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += t
+	}
+	return sum, nil
+}
+
+// readCPUAndPeak ends a turn: the sum of the proxies' CPU times and the
+// highest of their peak RSS.
+func readCPUAndPeak(pids []int) (time.Duration, uint64, error) {
+	var sum time.Duration
+	var top uint64
+	for _, pid := range pids {
+		t, err := procstat.CPU(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		m, err := procstat.ReadMemory(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		sum += t
+		top = max(top, m.Peak)
+	}
+	return sum, top, nil
 }
 
 func summary(s scenario, r load.Result) string {

@@ -30,6 +30,9 @@ type Options struct {
 	BodySize int
 	// Host is the address to listen on; empty means 127.0.0.1.
 	Host string
+	// Listen, if not nil, opens the listeners instead of net.Listen (a
+	// pod's Listen puts the backend in that pod's network namespace).
+	Listen func(network, address string) (net.Listener, error)
 }
 
 // Backend is a running set of servers, one listener per protocol.
@@ -58,7 +61,10 @@ func Start(o Options) (*Backend, error) {
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
 	}
-	listen := func() (net.Listener, error) { return net.Listen("tcp", net.JoinHostPort(o.Host, "0")) }
+	if o.Listen == nil {
+		o.Listen = net.Listen
+	}
+	listen := func() (net.Listener, error) { return o.Listen("tcp", net.JoinHostPort(o.Host, "0")) }
 	body := make([]byte, o.BodySize)
 	for i := range body {
 		body[i] = 'a' + byte(i%26)

@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"fortio.org/fortio/fgrpc"
@@ -40,7 +41,7 @@ func RunGRPC(g GRPC) (Result, error) {
 		}
 	}()
 	for i := range n {
-		conn, err := grpc.NewClient(g.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(g.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithContextDialer(g.dial))
 		if err != nil {
 			return Result{}, fmt.Errorf("load: grpc %s: %w", g.Addr, err)
 		}
@@ -56,6 +57,18 @@ func RunGRPC(g GRPC) (Result, error) {
 	}
 	res := r.Run()
 	return rec.result(res.ActualDuration), nil
+}
+
+// dial connects through Pace.In, for grpc-go, which dials in goroutines
+// of its own.
+func (g GRPC) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := g.inOrHere(func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", addr)
+		return err
+	})
+	return c, err
 }
 
 type pingCall struct {

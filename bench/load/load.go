@@ -81,6 +81,18 @@ type Pace struct {
 	QPS float64
 	// Duration is how long to send.
 	Duration time.Duration
+	// In, if not nil, runs connection set-up elsewhere: a pod's Do makes
+	// the load's sockets inside the pod's network namespace. Sockets stay
+	// where they were made, whichever goroutine uses them later.
+	In func(fn func() error) error
+}
+
+// inOrHere runs fn through p.In, or directly.
+func (p Pace) inOrHere(fn func() error) error {
+	if p.In == nil {
+		return fn()
+	}
+	return p.In(fn)
 }
 
 func (p Pace) runnerOptions(rec *recorder) periodic.RunnerOptions {

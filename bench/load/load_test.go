@@ -1,6 +1,8 @@
 package load_test
 
 import (
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,5 +108,51 @@ func TestAPaceWithoutConnectionsIsRefused(t *testing.T) {
 	_, err := load.RunHTTP(load.HTTP{URL: "http://127.0.0.1:1/", Pace: load.Pace{Duration: time.Second}})
 	if err == nil {
 		t.Fatal("zero connections accepted")
+	}
+}
+
+func TestEveryDialGoesThroughInWhenItIsSet(t *testing.T) {
+	b, err := backend.Start(backend.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, tc := range []struct {
+		name string
+		// minCalls: the TCP load dials all its connections in one call.
+		minCalls int64
+		run      func(in func(func() error) error) error
+	}{
+		{name: "HTTP/1.1", minCalls: 3, run: func(in func(func() error) error) error {
+			_, err := load.RunHTTP(load.HTTP{URL: "http://" + b.HTTP.String() + "/", Pace: load.Pace{Connections: 3, QPS: 100, Duration: 100 * time.Millisecond, In: in}})
+			return err
+		}},
+		{name: "h2c", minCalls: 3, run: func(in func(func() error) error) error {
+			_, err := load.RunHTTP(load.HTTP{URL: "http://" + b.HTTP.String() + "/", H2: true, Pace: load.Pace{Connections: 3, QPS: 100, Duration: 100 * time.Millisecond, In: in}})
+			return err
+		}},
+		{name: "gRPC", minCalls: 3, run: func(in func(func() error) error) error {
+			_, err := load.RunGRPC(load.GRPC{Addr: b.GRPC.String(), Pace: load.Pace{Connections: 3, QPS: 100, Duration: 100 * time.Millisecond, In: in}})
+			return err
+		}},
+		{name: "TCP", minCalls: 1, run: func(in func(func() error) error) error {
+			_, err := load.RunTCP(load.TCP{Addr: b.TCP.String(), Connections: 3, Duration: 50 * time.Millisecond, Received: b.Received, In: in})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int64
+			in := func(fn func() error) error { calls.Add(1); return fn() }
+			if err := tc.run(in); err != nil {
+				t.Fatal(err)
+			}
+			if calls.Load() < tc.minCalls {
+				t.Errorf("In ran %d times for 3 connections, want at least %d", calls.Load(), tc.minCalls)
+			}
+			refuse := func(func() error) error { return errors.New("not here") }
+			if err := tc.run(refuse); err == nil {
+				t.Error("the load ran although In refused every dial")
+			}
+		})
 	}
 }

@@ -17,6 +17,8 @@ type TCP struct {
 	Duration    time.Duration
 	// Received reports the bytes the receiving end has read so far.
 	Received func() int64
+	// In, if not nil, runs the dials (see Pace.In).
+	In func(fn func() error) error
 }
 
 // RunTCP streams and returns the bytes that reached the receiver while
@@ -31,12 +33,18 @@ func RunTCP(t TCP) (Result, error) {
 			c.Close()
 		}
 	}()
-	for range t.Connections {
-		c, err := net.DialTimeout("tcp", t.Addr, 5*time.Second)
-		if err != nil {
-			return Result{}, fmt.Errorf("load: tcp %s: %w", t.Addr, err)
+	err := Pace{In: t.In}.inOrHere(func() error {
+		for range t.Connections {
+			c, err := net.DialTimeout("tcp", t.Addr, 5*time.Second)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
 		}
-		conns = append(conns, c)
+		return nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("load: tcp %s: %w", t.Addr, err)
 	}
 	buf := make([]byte, 64<<10)
 	start := time.Now()

@@ -25,6 +25,8 @@ type Options struct {
 	Binary string
 	// CPU pins the proxy to that CPU (with taskset); -1 leaves it free.
 	CPU int
+	// Nice runs the proxy at that niceness (with nice); zero leaves it.
+	Nice int
 	// Env adds environment variables (Outrider gets GOMAXPROCS=1 anyway).
 	Env []string
 	// ReadyTimeout bounds the wait for every listener; zero means 15 s.
@@ -106,6 +108,9 @@ func Start(o Options) (*Process, error) {
 	}
 	if o.CPU >= 0 {
 		args = append([]string{"taskset", "-c", strconv.Itoa(o.CPU)}, args...)
+	}
+	if o.Nice != 0 {
+		args = append([]string{"nice", "-n", strconv.Itoa(o.Nice)}, args...)
 	}
 	logPath := filepath.Join(o.Config.Dir, "proxy.log")
 	logFile, err := os.Create(logPath)

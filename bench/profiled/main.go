@@ -2,7 +2,8 @@
 // harness only: the same server assembly (proxy/server) run from a file,
 // writing a CPU profile and an allocation profile of the whole run to
 // $OUTRIDER_PROFILE_DIR (cpu.pprof, allocs.pprof) when it gets SIGTERM or
-// SIGINT. The shipped proxy has no profiling endpoint; this keeps it so.
+// SIGINT. The allocation profile is taken before the server closes, so
+// its inuse_space view shows what the running proxy holds. The shipped proxy has no profiling endpoint; this keeps it so.
 //
 // It takes outrider-proxy's flags that the harness passes (-c, --log-level,
 // --exit-on-zero-active-connections) so that bench/peers starts it the same
@@ -63,7 +64,7 @@ func run() error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	<-sigs
 	pprof.StopCPUProfile()
-	srv.Close()
+	defer srv.Close()
 
 	allocs, err := os.Create(filepath.Join(dir, "allocs.pprof"))
 	if err != nil {

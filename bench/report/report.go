@@ -52,8 +52,11 @@ type Scenario struct {
 	Seconds float64 `json:"seconds_per_round"`
 	// Throughput marks a bytes-moved scenario (opaque TCP) rather than a
 	// requests one.
-	Throughput bool  `json:"throughput,omitempty"`
-	Runs       []Run `json:"runs"`
+	Throughput bool `json:"throughput,omitempty"`
+	// Baseline is the path added latency is counted from; empty means
+	// Direct.
+	Baseline string `json:"baseline,omitempty"`
+	Runs     []Run  `json:"runs"`
 }
 
 // Run is one path's figures in a scenario, every round merged.
@@ -143,13 +146,17 @@ func NewRun(m Measurement) Run {
 	return r
 }
 
-// Compare fills every run's Added (against the direct path) and VsHAProxy,
-// when those paths are in the scenario.
+// Compare fills every run's Added (against the baseline path) and
+// VsHAProxy, when those paths are in the scenario.
 func (s *Scenario) Compare() {
-	direct, haproxy := s.run(Direct), s.run(HAProxy)
+	base := s.Baseline
+	if base == "" {
+		base = Direct
+	}
+	direct, haproxy := s.run(base), s.run(HAProxy)
 	for i := range s.Runs {
 		r := &s.Runs[i]
-		if direct != nil && r.Path != Direct && r.Latency != nil && direct.Latency != nil {
+		if direct != nil && r.Path != base && r.Latency != nil && direct.Latency != nil {
 			r.Added = &Latency{
 				P50:  r.Latency.P50 - direct.Latency.P50,
 				P90:  r.Latency.P90 - direct.Latency.P90,
