@@ -53,12 +53,15 @@ func newHarness(o *options) (*harness, error) {
 	if h.tmp, err = os.MkdirTemp("", "outrider-bench-"); err != nil {
 		return nil, err
 	}
-	h.proxyBin = o.proxyBin
-	if h.proxyBin == "" {
-		if h.proxyBin, err = h.build("outrider-proxy", "github.com/outrider-mesh/outrider/cmd/outrider-proxy"); err != nil {
-			h.close()
-			return nil, err
-		}
+	if o.proxyBin == "" {
+		h.proxyBin, err = h.build("outrider-proxy", "github.com/outrider-mesh/outrider/cmd/outrider-proxy")
+	} else {
+		// Absolute: the proxies run in directories of their own.
+		h.proxyBin, err = filepath.Abs(o.proxyBin)
+	}
+	if err != nil {
+		h.close()
+		return nil, err
 	}
 	h.versions["outrider"] = version(h.proxyBin, "--version")
 	if h.backend, err = backend.Start(backend.Options{BodySize: o.bodySize}); err != nil {
