@@ -64,6 +64,9 @@ func newHarness(o *options) (*harness, error) {
 		return nil, err
 	}
 	h.versions["outrider"] = version(h.proxyBin, "--version")
+	if rev, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		h.versions["outrider"] += " (checkout " + strings.TrimSpace(string(rev)) + ")"
+	}
 	if h.backend, err = backend.Start(backend.Options{BodySize: o.bodySize}); err != nil {
 		h.close()
 		return nil, err
