@@ -4,7 +4,7 @@ BIN     ?= bin
 PKGS    ?= ./...
 TESTFLAGS ?= -timeout 25m
 
-.PHONY: all build test deps lint unit bench demo clean
+.PHONY: all build test deps lint unit benchcheck bench bench-quick demo clean
 
 all: build
 
@@ -23,11 +23,23 @@ lint:
 unit:
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
-# test is the command the README and CI run: dependencies, lint, every test.
-test: deps lint unit
+# benchcheck runs every Go micro-benchmark once, so they keep compiling and running.
+benchcheck:
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./proxy/...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+# test is the command the README and CI run: dependencies, lint, every test.
+test: deps lint unit benchcheck
+
+# bench compares one Outrider hop with direct, HAProxy and nginx (and, as root, the
+# sidecar pair with plain pods), then runs the Go micro-benchmarks. See docs/benchmarks.md.
+bench: build
+	./scripts/bench-deps.sh
+	$(GO) run ./bench --proxy $(BIN)/outrider-proxy $(BENCHFLAGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./proxy/...
+
+bench-quick: build
+	./scripts/bench-deps.sh
+	$(GO) run ./bench --quick --proxy $(BIN)/outrider-proxy --out ""
 
 # demo runs two local pods (network namespaces) with sidecars; needs root.
 demo: build

@@ -20,3 +20,4 @@ if ((${#need_pkgs[@]})); then
 	fi
 fi
 [[ $(id -u) -ne 0 && -x "${KUBE_BINS_DIR:-${HOME:-/root}/.cache/outrider/kube-bins}/kube-apiserver" ]] || "$(dirname "$0")/kube-test-bins.sh" >/dev/null # kube-apiserver, etcd, kube-controller-manager for the injection tests: built once from Go modules, cached
+[[ $(id -u) -ne 0 ]] || "$(dirname "$0")/bench-deps.sh" # haproxy and nginx, the peers the benchmark tests compare with
