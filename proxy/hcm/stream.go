@@ -172,6 +172,7 @@ func (cm *ConnectionManager) run(w http.ResponseWriter, r *http.Request) (aborte
 // finish stops the timers, records the outcome and logs the stream. A
 // stream that timed out after its response had started is reset.
 func (cm *ConnectionManager) finish(st *stream, aborted bool) {
+	st.body.detach()
 	st.reusable = true
 	if st.idle != nil && !st.idle.Stop() {
 		st.reusable = false
@@ -237,11 +238,9 @@ func (st *stream) expire(fe *failure.Error) {
 		st.rw.abortAfter = true
 	}
 	st.cancel(fe)
-	if rc := st.body.rc; rc != nil {
-		// Wakes a handler blocked reading the body, so that the stream
-		// ends now rather than when the client gives up.
-		rc.Close()
-	}
+	// Wakes a handler blocked reading the body, so that the stream ends
+	// now rather than when the client gives up.
+	st.body.Close()
 }
 
 // touch restarts the stream idle timer on activity.
@@ -251,17 +250,46 @@ func (st *stream) touch() {
 	}
 }
 
+// errStreamEnded is what reading a request body returns once its stream
+// has ended.
+var errStreamEnded = errors.New("hcm: request body read after its stream ended")
+
 // requestBody counts request bytes, marks the request complete at EOF
 // and keeps the stream alive while bytes arrive.
+//
+// A transport goroutine may still read the body after the handler
+// returned (an upstream request body writer that has not noticed the end
+// yet), while the pooled stream already serves another request: the
+// stream detaches the body when it ends, and a read that straddles the
+// end records nothing. mu is never held during the read itself.
 type requestBody struct {
 	st *stream
-	rc io.ReadCloser
+	mu sync.Mutex
+	rc io.ReadCloser // nil once detached
 }
 
-func (b *requestBody) reset(rc io.ReadCloser) { b.rc = rc }
+func (b *requestBody) reset(rc io.ReadCloser) {
+	b.mu.Lock()
+	b.rc = rc
+	b.mu.Unlock()
+}
+
+// detach ends the body's tie to the stream, which may now be reused.
+func (b *requestBody) detach() { b.reset(nil) }
 
 func (b *requestBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	rc := b.rc
+	b.mu.Unlock()
+	if rc == nil {
+		return 0, errStreamEnded
+	}
+	n, err := rc.Read(p)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rc != rc {
+		return n, err // the stream ended meanwhile
+	}
 	info := &b.st.info
 	if n > 0 {
 		info.BytesReceived.Add(uint64(n))
@@ -285,7 +313,15 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *requestBody) Close() error { return b.rc.Close() }
+func (b *requestBody) Close() error {
+	b.mu.Lock()
+	rc := b.rc
+	b.mu.Unlock()
+	if rc == nil {
+		return nil
+	}
+	return rc.Close()
+}
 
 // requestedUpgrade is the upgrade r asks for, lower-cased ("" for none).
 func requestedUpgrade(r *http.Request) string {

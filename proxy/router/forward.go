@@ -58,6 +58,10 @@ type exchange struct {
 	// switched: the exchange moved to a cluster that replaced its first
 	// one (switchCluster); it moves once.
 	switched bool
+	// bodyMu orders the request body's bookkeeping with the end of the
+	// exchange: a transport may read the body on after it, when the
+	// Info already serves another stream.
+	bodyMu sync.Mutex
 }
 
 func (rt *Router) forward(w http.ResponseWriter, r *http.Request, info *streaminfo.Info, rte *route.Route) {
@@ -102,7 +106,9 @@ func (rt *Router) forwardTo(w http.ResponseWriter, r *http.Request, info *stream
 }
 
 func (x *exchange) finish() {
+	x.bodyMu.Lock()
 	x.done.Store(true)
+	x.bodyMu.Unlock()
 	if x.timer != nil {
 		x.timer.Stop()
 	}
@@ -226,6 +232,8 @@ type countingBody struct {
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
+	b.x.bodyMu.Lock()
+	defer b.x.bodyMu.Unlock()
 	if b.x.done.Load() {
 		// A transport may still read after the exchange ended; the Info
 		// may already serve another stream.
