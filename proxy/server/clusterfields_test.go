@@ -144,7 +144,10 @@ func TestTrackRemainingPublishesTheRoomLeftUnderEachThreshold(t *testing.T) {
 	inFlight := make(chan struct{}, 1)
 	be := httpBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		inFlight <- struct{}{}
-		<-release
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
 	})
 	s, addr := startProxy(t, bootstrapYAML(vhost("", `{match: {prefix: /}, route: {cluster: backend}}`), "",
 		clusterYAML("backend", "    circuit_breakers: {thresholds: [{max_requests: 5, max_retries: 2, track_remaining: true}]}\n", be)))
@@ -163,12 +166,19 @@ func TestTrackRemainingPublishesTheRoomLeftUnderEachThreshold(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	<-inFlight
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	receive(t, inFlight)
 	if got := gauge(s, "cluster.backend.circuit_breakers.default.remaining_rq"); got != 4 {
 		t.Errorf("one request in flight: remaining_rq = %d, want 4", got)
 	}
 	close(release)
-	<-done
+	receive(t, done)
 }
 
 func TestRespectExpectedRqTimeoutTakesTheTimeoutFromTheDownstreamHeader(t *testing.T) {

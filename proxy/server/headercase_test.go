@@ -74,7 +74,7 @@ func TestHeaderCaseIsPreservedBothWaysWhenListenerAndClusterAskForIt(t *testing.
 
 			c, br := dialRaw(t, addr)
 			io.WriteString(c, request)
-			up := <-heads
+			up := receive(t, heads)
 			down, err := readHead(br)
 			if err != nil {
 				t.Fatalf("reading the response head: %v\n%s", err, down)
