@@ -40,12 +40,11 @@ type Cluster struct {
 
 func newCluster(pb *clusterv3.Cluster, s *settings, store *stats.Store) *Cluster {
 	st := newStats(store, s.statName)
-	cb := st.scope.Scope("circuit_breakers").Scope("default")
-	remaining := func(name string) *stats.Gauge {
-		if !s.thresholds.trackRemaining {
-			return nil
-		}
-		return cb.Gauge(name)
+	// track_remaining adds the remaining_* gauges; without it they are nil.
+	var remCx, remPending, remRq, remRetries *stats.BlockGauge
+	if s.thresholds.trackRemaining {
+		r := stats.NewBlock[remainingStats](st.scope)
+		remCx, remPending, remRq, remRetries = &r.Cx, &r.Pending, &r.Rq, &r.Retries
 	}
 	t := s.thresholds
 	c := &Cluster{
@@ -54,17 +53,17 @@ func newCluster(pb *clusterv3.Cluster, s *settings, store *stats.Store) *Cluster
 		s:     s,
 		stats: st,
 		limits: upstream.Limits{
-			Pending:  upstream.NewLimit(t.maxPending, cb.Gauge("rq_pending_open"), remaining("remaining_pending")),
-			Requests: upstream.NewLimit(t.maxRequests, cb.Gauge("rq_open"), remaining("remaining_rq")),
+			Pending:  upstream.NewLimit(t.maxPending, &st.RqPendingOpen, remPending),
+			Requests: upstream.NewLimit(t.maxRequests, &st.RqOpen, remRq),
 		},
-		retries: upstream.NewLimit(t.maxRetries, cb.Gauge("rq_retry_open"), remaining("remaining_retries")),
+		retries: upstream.NewLimit(t.maxRetries, &st.RqRetryOpen, remRetries),
 		warm:    make(chan struct{}),
 	}
 	c.dialer = &upstream.Dialer{
 		Timeout: s.connectTimeout,
 		Source:  s.source,
-		Conns:   upstream.NewLimit(t.maxConnections, cb.Gauge("cx_open"), remaining("remaining_cx")),
-		Stats:   st.Stats,
+		Conns:   upstream.NewLimit(t.maxConnections, &st.CxOpen, remCx),
+		Stats:   &st.Stats,
 		TLS:     s.tls,
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -163,7 +162,7 @@ type hostSet struct {
 	picker  *balancer.Picker[*Host] // over the healthy hosts, or all of them in panic
 	// panicked counts picks made in panic mode (lb_healthy_panic); nil
 	// when the set is not in panic.
-	panicked *stats.Counter
+	panicked *stats.BlockCounter
 }
 
 func (c *Cluster) newHostSet(hosts []*Host) *hostSet {
@@ -176,7 +175,7 @@ func (c *Cluster) newHostSet(hosts []*Host) *hostSet {
 	}
 	hs.healthy = len(healthy)
 	if len(hosts) > 0 && len(healthy)*100 < healthyPanicPercent*len(hosts) {
-		healthy, hs.panicked = hosts, c.stats.LbHealthyPanic
+		healthy, hs.panicked = hosts, &c.stats.LbHealthyPanic
 	}
 	hs.picker = balancer.New(c.s.lb, healthy)
 	return hs

@@ -41,6 +41,16 @@ func (q *Query) keep(name string, used bool, t Type) bool {
 	return q.Filter == nil || q.Filter.MatchString(name)
 }
 
+func (q *Query) keepBytes(name []byte, used bool, t Type) bool {
+	if q.Type != AllTypes && q.Type != t {
+		return false
+	}
+	if q.UsedOnly && !used {
+		return false
+	}
+	return q.Filter == nil || q.Filter.Match(name)
+}
+
 // WriteText writes Envoy's /stats text: "name: value" lines for counters
 // and gauges together in name order, then one line per histogram with its
 // interval and cumulative quantiles, "P0(1,1) P25(2.5,2) ...", or "No
@@ -49,35 +59,24 @@ func (s *Store) WriteText(w io.Writer, q Query) error {
 	v := s.view()
 	bw := bufio.NewWriterSize(w, 32<<10)
 	var buf []byte
-	cs, gs := v.counters, v.gauges
-	for len(cs) > 0 || len(gs) > 0 {
-		buf = buf[:0]
-		if len(gs) == 0 || len(cs) > 0 && cs[0].Name < gs[0].Name {
-			c := cs[0]
-			cs = cs[1:]
-			if !q.keep(c.Name, c.Used(), Counters) {
-				continue
-			}
-			buf = strconv.AppendUint(append(append(buf, c.Name...), ": "...), c.Value(), 10)
-		} else {
-			g := gs[0]
-			gs = gs[1:]
-			if !q.keep(g.Name, g.Used(), Gauges) {
-				continue
-			}
-			buf = strconv.AppendInt(append(append(buf, g.Name...), ": "...), g.Value(), 10)
+	v.eachScalar(func(sc *scalar) {
+		buf = sc.appendName(buf[:0])
+		if !q.keepBytes(buf, sc.used(), sc.kind()) {
+			return
 		}
+		buf = sc.appendValue(append(buf, ": "...))
 		bw.Write(append(buf, '\n'))
-	}
-	cum := make([]uint64, len(DefaultBuckets)+1)
-	ivl := make([]uint64, len(DefaultBuckets)+1)
+	})
+	cum := make([]uint64, bucketCount)
+	ivl := make([]uint64, bucketCount)
 	cq := make([]float64, len(SupportedQuantiles))
 	iq := make([]float64, len(SupportedQuantiles))
-	for _, h := range v.histograms {
-		if !q.keep(h.Name, h.Used(), Histograms) {
-			continue
+	v.eachHistogram(func(prefix, suffix string, used bool, h *BlockHistogram) {
+		buf = append(append(buf[:0], prefix...), suffix...)
+		if !q.keepBytes(buf, used, Histograms) {
+			return
 		}
-		buf = append(append(buf[:0], h.Name...), ": "...)
+		buf = append(buf, ": "...)
 		if !quantiles(cum, h.cumulative(cum), cq) {
 			buf = append(buf, "No recorded values"...)
 		} else {
@@ -100,7 +99,7 @@ func (s *Store) WriteText(w io.Writer, q Query) error {
 			}
 		}
 		bw.Write(append(buf, '\n'))
-	}
+	})
 	return bw.Flush()
 }
 
@@ -119,7 +118,7 @@ func appendQuantile(b []byte, v float64) []byte {
 func (s *Store) WriteJSON(w io.Writer, q Query) error {
 	v := s.view()
 	bw := bufio.NewWriterSize(w, 32<<10)
-	var buf []byte
+	var buf, name []byte
 	first := true
 	sep := func() {
 		if !first {
@@ -128,37 +127,26 @@ func (s *Store) WriteJSON(w io.Writer, q Query) error {
 		first = false
 	}
 	buf = append(buf, `{"stats":[`...)
-	cs, gs := v.counters, v.gauges
-	for len(cs) > 0 || len(gs) > 0 {
-		if len(gs) == 0 || len(cs) > 0 && cs[0].Name < gs[0].Name {
-			c := cs[0]
-			cs = cs[1:]
-			if !q.keep(c.Name, c.Used(), Counters) {
-				continue
-			}
-			sep()
-			buf = strconv.AppendUint(appendJSONName(buf, c.Name), c.Value(), 10)
-		} else {
-			g := gs[0]
-			gs = gs[1:]
-			if !q.keep(g.Name, g.Used(), Gauges) {
-				continue
-			}
-			sep()
-			buf = strconv.AppendInt(appendJSONName(buf, g.Name), g.Value(), 10)
+	v.eachScalar(func(sc *scalar) {
+		name = sc.appendName(name[:0])
+		if !q.keepBytes(name, sc.used(), sc.kind()) {
+			return
 		}
-		buf = append(buf, '}')
+		sep()
+		buf = append(appendJSONString(append(buf, `{"name":`...), name), `,"value":`...)
+		buf = append(sc.appendValue(buf), '}')
 		bw.Write(buf)
 		buf = buf[:0]
-	}
-	cum := make([]uint64, len(DefaultBuckets)+1)
-	ivl := make([]uint64, len(DefaultBuckets)+1)
+	})
+	cum := make([]uint64, bucketCount)
+	ivl := make([]uint64, bucketCount)
 	cq := make([]float64, len(SupportedQuantiles))
 	iq := make([]float64, len(SupportedQuantiles))
 	hfirst := true
-	for _, h := range v.histograms {
-		if !q.keep(h.Name, h.Used(), Histograms) {
-			continue
+	v.eachHistogram(func(prefix, suffix string, used bool, h *BlockHistogram) {
+		name = append(append(name[:0], prefix...), suffix...)
+		if !q.keepBytes(name, used, Histograms) {
+			return
 		}
 		if hfirst {
 			sep()
@@ -175,7 +163,7 @@ func (s *Store) WriteJSON(w io.Writer, q Query) error {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, `{"name":`...)
-		buf = appendJSONString(buf, h.Name)
+		buf = appendJSONString(buf, name)
 		buf = append(buf, `,"values":[`...)
 		cok := quantiles(cum, h.cumulative(cum), cq)
 		iok := quantiles(ivl, h.intervalCumulative(ivl), iq)
@@ -192,19 +180,13 @@ func (s *Store) WriteJSON(w io.Writer, q Query) error {
 		buf = append(buf, "]}"...)
 		bw.Write(buf)
 		buf = buf[:0]
-	}
+	})
 	if !hfirst {
 		buf = append(buf, "]}}"...)
 	}
 	buf = append(buf, "]}\n"...)
 	bw.Write(buf)
 	return bw.Flush()
-}
-
-func appendJSONName(b []byte, name string) []byte {
-	b = append(b, `{"name":`...)
-	b = appendJSONString(b, name)
-	return append(b, `,"value":`...)
 }
 
 func appendJSONQuantile(b []byte, ok bool, v float64) []byte {
@@ -214,8 +196,8 @@ func appendJSONQuantile(b []byte, ok bool, v float64) []byte {
 	return appendQuantile(b, v)
 }
 
-func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
+func appendJSONString(b []byte, s []byte) []byte {
+	q, _ := json.Marshal(string(s)) // a string always marshals
 	return append(b, q...)
 }
 
@@ -229,80 +211,102 @@ func (s *Store) WritePrometheus(w io.Writer, q Query) error {
 	v := s.view()
 	bw := bufio.NewWriterSize(w, 64<<10)
 	buf := make([]byte, 0, 512)
-	var family string
-	open := false
-	cum := make([]uint64, len(boundText))
-	for i := range v.prom {
-		e := &v.prom[i]
-		var typ string
-		switch {
-		case e.c != nil:
-			if !q.keep(e.c.Name, e.c.Used(), Counters) {
-				continue
-			}
-			typ = "counter"
-		case e.g != nil:
-			if !q.keep(e.g.Name, e.g.Used(), Gauges) {
-				continue
-			}
-			typ = "gauge"
-		default:
-			if !q.keep(e.h.Name, e.h.Used(), Histograms) {
-				continue
-			}
-			typ = "histogram"
-		}
-		buf = buf[:0]
-		if !open || e.expo.family != family {
-			if open {
+	var name, labels []byte
+	cum := make([]uint64, bucketCount)
+	for _, f := range v.prom {
+		typ := promTypes[f.kind]
+		open := false
+		// header starts the family before its first kept series.
+		header := func() {
+			if !open {
+				buf = append(append(append(append(buf, "# TYPE "...), f.name...), ' '), typ...)
 				buf = append(buf, '\n')
+				open = true
 			}
-			family, open = e.expo.family, true
-			buf = append(buf, "# TYPE "...)
-			buf = append(buf, family...)
-			buf = append(buf, ' ')
-			buf = append(buf, typ...)
-			buf = append(buf, '\n')
 		}
-		switch {
-		case e.c != nil:
-			buf = appendSeries(buf, e.expo, "", "", "")
-			buf = strconv.AppendUint(buf, e.c.Value(), 10)
-			buf = append(buf, '\n')
-		case e.g != nil:
-			buf = appendSeries(buf, e.expo, "", "", "")
-			buf = strconv.AppendInt(buf, e.g.Value(), 10)
-			buf = append(buf, '\n')
-		default:
-			total := e.h.cumulative(cum)
-			for b, le := range boundText {
-				buf = appendSeries(buf, e.expo, "_bucket", "le", le)
-				buf = strconv.AppendUint(buf, cum[b], 10)
+		f.eachSeries(func(e *promEntry) {
+			buf = buf[:0]
+			switch {
+			case e.c != nil:
+				if !q.keep(e.c.Name, e.c.Used(), Counters) {
+					return
+				}
+				header()
+				buf = appendSeries(buf, e.expo.family, e.expo.labels, "", "", "")
+				buf = strconv.AppendUint(buf, e.c.Value(), 10)
 				buf = append(buf, '\n')
+			case e.g != nil:
+				if !q.keep(e.g.Name, e.g.Used(), Gauges) {
+					return
+				}
+				header()
+				buf = appendSeries(buf, e.expo.family, e.expo.labels, "", "", "")
+				buf = strconv.AppendInt(buf, e.g.Value(), 10)
+				buf = append(buf, '\n')
+			default:
+				if !q.keep(e.h.Name, e.h.Used(), Histograms) {
+					return
+				}
+				header()
+				buf = appendHistogram(buf, e.expo.family, e.expo.labels, e.h.cell.Load(), cum)
 			}
-			buf = appendSeries(buf, e.expo, "_sum", "", "")
-			buf = strconv.AppendUint(buf, e.h.sum.Load(), 10)
-			buf = append(buf, '\n')
-			buf = appendSeries(buf, e.expo, "_count", "", "")
-			buf = strconv.AppendUint(buf, total, 10)
-			buf = append(buf, '\n')
+			bw.Write(buf)
+		}, func(b *block, i int) {
+			buf = buf[:0]
+			ent := &b.schema.entries[i]
+			name = append(append(name[:0], b.scope.prefix...), ent.name...)
+			if !q.keepBytes(name, b.used(i), ent.kind) {
+				return
+			}
+			header()
+			labels = appendLabels(labels[:0], b.scope.tags)
+			switch ent.kind {
+			case Counters:
+				buf = appendSeries(buf, f.name, labels, "", "", "")
+				buf = strconv.AppendUint(buf, b.counter(ent).Value(), 10)
+				buf = append(buf, '\n')
+			case Gauges:
+				buf = appendSeries(buf, f.name, labels, "", "", "")
+				buf = strconv.AppendInt(buf, b.gauge(ent).Value(), 10)
+				buf = append(buf, '\n')
+			default:
+				buf = appendHistogram(buf, f.name, labels, b.histogram(ent), cum)
+			}
+			bw.Write(buf)
+		})
+		if open {
+			bw.WriteByte('\n')
 		}
-		bw.Write(buf)
-	}
-	if open {
-		bw.WriteByte('\n')
 	}
 	return bw.Flush()
 }
 
+var promTypes = [...]string{Counters: "counter", Gauges: "gauge", Histograms: "histogram"}
+
+// appendHistogram appends a histogram's _bucket, _sum and _count series.
+func appendHistogram[L string | []byte](buf []byte, family string, labels L, h *BlockHistogram, cum []uint64) []byte {
+	total := h.cumulative(cum)
+	for b, le := range boundText {
+		buf = appendSeries(buf, family, labels, "_bucket", "le", le)
+		buf = strconv.AppendUint(buf, cum[b], 10)
+		buf = append(buf, '\n')
+	}
+	buf = appendSeries(buf, family, labels, "_sum", "", "")
+	buf = strconv.AppendUint(buf, h.sum(), 10)
+	buf = append(buf, '\n')
+	buf = appendSeries(buf, family, labels, "_count", "", "")
+	buf = strconv.AppendUint(buf, total, 10)
+	return append(buf, '\n')
+}
+
 // appendSeries appends `family+suffix{labels[,extra="value"]} `.
-func appendSeries(b []byte, e *exposition, suffix, extra, value string) []byte {
-	b = append(b, e.family...)
+func appendSeries[L string | []byte](b []byte, family string, labels L, suffix, extra, value string) []byte {
+	b = append(b, family...)
 	b = append(b, suffix...)
 	b = append(b, '{')
-	b = append(b, e.labels...)
+	b = append(b, labels...)
 	if extra != "" {
-		if e.labels != "" {
+		if len(labels) != 0 {
 			b = append(b, ',')
 		}
 		b = append(b, extra...)

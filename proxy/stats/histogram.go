@@ -30,28 +30,32 @@ var boundText = func() []string {
 	return t
 }()
 
-// Histogram counts recorded values in DefaultBuckets.
-type Histogram struct {
-	Meta
-	counts []atomic.Uint64 // counts[i]: values in bucket i (not cumulative); last: +Inf
-	sum    atomic.Uint64   // sum of recorded values
+// bucketCount is len(DefaultBuckets)+1 (the last is +Inf), a constant so
+// that a histogram's buckets are one allocation.
+const bucketCount = 20
+
+func init() {
+	if len(DefaultBuckets)+1 != bucketCount {
+		panic("stats: bucketCount does not match DefaultBuckets")
+	}
+}
+
+// histogramData are a histogram's buckets, allocated with its first value:
+// most histograms of most clusters never record one.
+type histogramData struct {
+	counts [bucketCount]atomic.Uint64 // values in bucket i (not cumulative); last: +Inf
+	sum    atomic.Uint64              // sum of recorded values
 	count  atomic.Uint64
-	expo   exposition
 
 	// interval holds the bucket counts at the last Store.Flush, so that the
 	// text and JSON output can show the interval quantiles beside the
 	// cumulative ones, as Envoy does. Written only by Flush.
-	interval []atomic.Uint64
+	interval [bucketCount]atomic.Uint64
 }
 
-func newHistogram(m Meta) *Histogram {
-	return &Histogram{
-		Meta:     m,
-		counts:   make([]atomic.Uint64, len(DefaultBuckets)+1),
-		interval: make([]atomic.Uint64, len(DefaultBuckets)+1),
-		expo:     newExposition(m),
-	}
-}
+// BlockHistogram is a histogram in a block: a pointer until the first
+// value is recorded. The zero value is ready to use.
+type BlockHistogram struct{ d atomic.Pointer[histogramData] }
 
 // bucket is the index of the first bound >= v (len(intBounds) for +Inf).
 func bucket(v uint64) int {
@@ -67,49 +71,81 @@ func bucket(v uint64) int {
 	return lo
 }
 
-// Record adds one value. It takes no lock and does not allocate.
-func (h *Histogram) Record(v uint64) {
-	h.counts[bucket(v)].Add(1)
-	h.sum.Add(v)
-	h.count.Add(1)
+// Record adds one value. It takes no lock, and allocates only the first
+// time.
+func (h *BlockHistogram) Record(v uint64) {
+	d := h.d.Load()
+	if d == nil {
+		h.d.CompareAndSwap(nil, new(histogramData))
+		d = h.d.Load()
+	}
+	d.counts[bucket(v)].Add(1)
+	d.sum.Add(v)
+	d.count.Add(1)
 }
 
 // Used reports whether a value was ever recorded.
-func (h *Histogram) Used() bool { return h.count.Load() != 0 }
+func (h *BlockHistogram) Used() bool {
+	d := h.d.Load()
+	return d != nil && d.count.Load() != 0
+}
 
 // Snapshot returns cumulative bucket counts (one per DefaultBuckets bound,
 // then +Inf), the sum and the count.
-func (h *Histogram) Snapshot() (cumulative []uint64, sum, count uint64) {
-	cumulative = make([]uint64, len(h.counts))
+func (h *BlockHistogram) Snapshot() (cumulative []uint64, sum, count uint64) {
+	cumulative = make([]uint64, bucketCount)
 	count = h.cumulative(cumulative)
-	return cumulative, h.sum.Load(), count
+	if d := h.d.Load(); d != nil {
+		sum = d.sum.Load()
+	}
+	return cumulative, sum, count
+}
+
+// sum is the sum of recorded values.
+func (h *BlockHistogram) sum() uint64 {
+	if d := h.d.Load(); d != nil {
+		return d.sum.Load()
+	}
+	return 0
 }
 
 // cumulative fills dst with cumulative counts and returns the total. The
-// total is taken from the buckets, not from h.count, so that a concurrent
+// total is taken from the buckets, not from the count, so that a concurrent
 // Record cannot make the +Inf bucket disagree with _count.
-func (h *Histogram) cumulative(dst []uint64) uint64 {
+func (h *BlockHistogram) cumulative(dst []uint64) uint64 {
+	d := h.d.Load()
+	if d == nil {
+		clear(dst)
+		return 0
+	}
 	var run uint64
-	for i := range h.counts {
-		run += h.counts[i].Load()
+	for i := range d.counts {
+		run += d.counts[i].Load()
 		dst[i] = run
 	}
 	return run
 }
 
 // flush starts a new interval.
-func (h *Histogram) flush() {
-	for i := range h.counts {
-		h.interval[i].Store(h.counts[i].Load())
+func (h *BlockHistogram) flush() {
+	if d := h.d.Load(); d != nil {
+		for i := range d.counts {
+			d.interval[i].Store(d.counts[i].Load())
+		}
 	}
 }
 
 // intervalCumulative fills dst with the cumulative counts recorded since the
 // last flush and returns their total.
-func (h *Histogram) intervalCumulative(dst []uint64) uint64 {
+func (h *BlockHistogram) intervalCumulative(dst []uint64) uint64 {
+	d := h.d.Load()
+	if d == nil {
+		clear(dst)
+		return 0
+	}
 	var run uint64
-	for i := range h.counts {
-		now, then := h.counts[i].Load(), h.interval[i].Load()
+	for i := range d.counts {
+		now, then := d.counts[i].Load(), d.interval[i].Load()
 		if now > then {
 			run += now - then
 		}
@@ -118,12 +154,49 @@ func (h *Histogram) intervalCumulative(dst []uint64) uint64 {
 	return run
 }
 
+// Histogram is a named histogram: values counted in DefaultBuckets.
+type Histogram struct {
+	// cell holds the values: own, or a block's when the name belongs to
+	// one (see NewBlock).
+	cell atomic.Pointer[BlockHistogram]
+	own  BlockHistogram
+	Meta
+	expo exposition
+}
+
+func newHistogram(m Meta) *Histogram {
+	h := &Histogram{Meta: m, expo: newExposition(m)}
+	h.cell.Store(&h.own)
+	return h
+}
+
+// Record adds one value. It takes no lock and does not allocate after the
+// first value.
+func (h *Histogram) Record(v uint64) { h.cell.Load().Record(v) }
+
+// Used reports whether a value was ever recorded.
+func (h *Histogram) Used() bool { return h.cell.Load().Used() }
+
+// Snapshot returns cumulative bucket counts (one per DefaultBuckets bound,
+// then +Inf), the sum and the count.
+func (h *Histogram) Snapshot() (cumulative []uint64, sum, count uint64) {
+	return h.cell.Load().Snapshot()
+}
+
 // Flush starts a new interval for every histogram: the interval quantiles
 // of /stats cover the values recorded since the previous Flush. Envoy
 // flushes every stats_flush_interval (5 s); the server calls this on the
 // same period. Until the first Flush the interval is the whole lifetime.
 func (s *Store) Flush() {
-	s.Each(nil, nil, (*Histogram).flush)
+	v := s.view()
+	for _, h := range v.histograms {
+		h.cell.Load().flush()
+	}
+	for _, b := range v.blocks {
+		for _, i := range b.schema.histograms {
+			b.histogram(&b.schema.entries[i]).flush()
+		}
+	}
 }
 
 // SupportedQuantiles are the quantiles the text and JSON output report,

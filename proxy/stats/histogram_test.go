@@ -63,7 +63,7 @@ func TestQuantilesInterpolateInsideABucket(t *testing.T) {
 			}
 			cum := make([]uint64, len(boundText))
 			out := make([]float64, len(SupportedQuantiles))
-			if !quantiles(cum, h.cumulative(cum), out) {
+			if !quantiles(cum, h.cell.Load().cumulative(cum), out) {
 				t.Fatal("quantiles reported an empty histogram")
 			}
 			for i, q := range SupportedQuantiles {
@@ -81,11 +81,11 @@ func TestIntervalQuantilesCoverValuesSinceTheLastFlush(t *testing.T) {
 	h.Record(1)
 	st.Flush()
 	cum := make([]uint64, len(boundText))
-	if n := h.intervalCumulative(cum); n != 0 {
+	if n := h.cell.Load().intervalCumulative(cum); n != 0 {
 		t.Fatalf("interval after flush holds %d values, want 0", n)
 	}
 	h.Record(100)
-	if n := h.intervalCumulative(cum); n != 1 || cum[bucket(100)] != 1 || cum[bucket(1)] != 0 {
+	if n := h.cell.Load().intervalCumulative(cum); n != 1 || cum[bucket(100)] != 1 || cum[bucket(1)] != 0 {
 		t.Errorf("interval = %v (total %d), want only the value 100", cum, n)
 	}
 }

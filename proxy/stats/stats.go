@@ -24,14 +24,20 @@ type Tag struct {
 	Name, Value string
 }
 
-// Store holds every stat of the process.
+// Store holds every stat of the process: named stats, each with its
+// identity, and blocks (NewBlock), which keep values only.
 type Store struct {
 	mu         sync.Mutex
 	counters   map[string]*Counter
 	gauges     map[string]*Gauge
 	histograms map[string]*Histogram
-	gen        uint64                 // bumped under mu whenever a stat is created
-	sorted     atomic.Pointer[sorted] // exposition's cached sorted view, valid for one gen
+	blocks     map[string]*block // by scope prefix; chained by block.next
+	// views are named stats whose value lives in a block (they are listed
+	// through the block, not as named stats).
+	views    map[viewKey]any
+	interned map[string]string
+	gen      uint64                 // bumped under mu whenever a stat is created
+	sorted   atomic.Pointer[sorted] // exposition's cached sorted view, valid for one gen
 }
 
 // NewStore returns an empty store.
@@ -40,6 +46,9 @@ func NewStore() *Store {
 		counters:   map[string]*Counter{},
 		gauges:     map[string]*Gauge{},
 		histograms: map[string]*Histogram{},
+		blocks:     map[string]*block{},
+		views:      map[viewKey]any{},
+		interned:   map[string]string{},
 	}
 }
 
@@ -107,7 +116,19 @@ func (sc Scope) CounterAs(name, promName string, tags ...Tag) *Counter {
 	if c, ok := st.counters[m.Name]; ok {
 		return c
 	}
-	c := &Counter{Meta: m, expo: newExposition(m)}
+	if v, ok := st.views[viewKey{m.Name, Counters}]; ok {
+		return v.(*Counter)
+	}
+	c := &Counter{}
+	c.cell.Store(&c.own)
+	if b, i := st.findBlock(m.Name, Counters); b != nil {
+		c.Meta = b.meta(i)
+		c.expo = newExposition(c.Meta)
+		c.cell.Store(b.counter(&b.schema.entries[i]))
+		st.views[viewKey{m.Name, Counters}] = c
+		return c
+	}
+	c.Meta, c.expo = m, newExposition(m)
 	st.counters[m.Name] = c
 	st.gen++
 	return c
@@ -125,7 +146,19 @@ func (sc Scope) GaugeAs(name, promName string, tags ...Tag) *Gauge {
 	if g, ok := st.gauges[m.Name]; ok {
 		return g
 	}
-	g := &Gauge{Meta: m, expo: newExposition(m)}
+	if v, ok := st.views[viewKey{m.Name, Gauges}]; ok {
+		return v.(*Gauge)
+	}
+	g := &Gauge{}
+	g.cell.Store(&g.own)
+	if b, i := st.findBlock(m.Name, Gauges); b != nil {
+		g.Meta = b.meta(i)
+		g.expo = newExposition(g.Meta)
+		g.cell.Store(b.gauge(&b.schema.entries[i]))
+		st.views[viewKey{m.Name, Gauges}] = g
+		return g
+	}
+	g.Meta, g.expo = m, newExposition(m)
 	st.gauges[m.Name] = g
 	st.gen++
 	return g
@@ -144,79 +177,115 @@ func (sc Scope) HistogramAs(name, promName string, tags ...Tag) *Histogram {
 	if h, ok := st.histograms[m.Name]; ok {
 		return h
 	}
+	if v, ok := st.views[viewKey{m.Name, Histograms}]; ok {
+		return v.(*Histogram)
+	}
+	if b, i := st.findBlock(m.Name, Histograms); b != nil {
+		h := newHistogram(b.meta(i))
+		h.cell.Store(b.histogram(&b.schema.entries[i]))
+		st.views[viewKey{m.Name, Histograms}] = h
+		return h
+	}
 	h := newHistogram(m)
 	st.histograms[m.Name] = h
 	st.gen++
 	return h
 }
 
-// Counter only goes up.
+// Counter is a named counter: it only goes up.
 type Counter struct {
-	Meta
-	v    atomic.Uint64
+	// cell holds the value: own, or a block's when the name belongs to
+	// one (see NewBlock). First, so that an increment touches one cache
+	// line.
+	cell atomic.Pointer[BlockCounter]
+	own  BlockCounter
 	used atomic.Bool // set by ResetCounters, so a reset counter stays listed by ?usedonly
+	Meta
 	expo exposition
 }
 
-func (c *Counter) Inc()          { c.v.Add(1) }
-func (c *Counter) Add(n uint64)  { c.v.Add(n) }
-func (c *Counter) Value() uint64 { return c.v.Load() }
+func (c *Counter) Inc()          { c.cell.Load().Inc() }
+func (c *Counter) Add(n uint64)  { c.cell.Load().Add(n) }
+func (c *Counter) Value() uint64 { return c.cell.Load().Value() }
 
 // Used reports whether the counter ever moved (Envoy's ?usedonly).
-func (c *Counter) Used() bool { return c.v.Load() != 0 || c.used.Load() }
+func (c *Counter) Used() bool { return c.Value() != 0 || c.used.Load() }
 
-// Gauge goes up and down.
+// Gauge is a named gauge: it goes up and down.
 type Gauge struct {
+	// cell holds the value: own, or a block's (see Counter).
+	cell atomic.Pointer[BlockGauge]
+	own  BlockGauge
 	Meta
-	v    atomic.Int64
-	used atomic.Bool
 	expo exposition
 }
 
-// markUsed records that the gauge was written, for ?usedonly. The load
-// first keeps the cache line shared once the flag is set.
-func (g *Gauge) markUsed() {
-	if !g.used.Load() {
-		g.used.Store(true)
-	}
-}
-
-func (g *Gauge) Inc()         { g.markUsed(); g.v.Add(1) }
-func (g *Gauge) Dec()         { g.markUsed(); g.v.Add(-1) }
-func (g *Gauge) Add(n int64)  { g.markUsed(); g.v.Add(n) }
-func (g *Gauge) Set(n int64)  { g.markUsed(); g.v.Store(n) }
-func (g *Gauge) Value() int64 { return g.v.Load() }
+func (g *Gauge) Inc()         { g.cell.Load().Inc() }
+func (g *Gauge) Dec()         { g.cell.Load().Dec() }
+func (g *Gauge) Add(n int64)  { g.cell.Load().Add(n) }
+func (g *Gauge) Set(n int64)  { g.cell.Load().Set(n) }
+func (g *Gauge) Value() int64 { return g.cell.Load().Value() }
 
 // Used reports whether the gauge was ever written (Envoy's ?usedonly).
-func (g *Gauge) Used() bool { return g.used.Load() }
+func (g *Gauge) Used() bool { return g.cell.Load().Used() }
 
 // ResetCounters sets every counter to zero (POST /reset_counters), as
 // Envoy does; counters stay "used".
 func (s *Store) ResetCounters() {
-	s.Each(func(c *Counter) {
-		if c.v.Swap(0) != 0 {
+	v := s.view()
+	for _, c := range v.counters {
+		if c.cell.Load().v.Swap(0) != 0 {
 			c.used.Store(true)
 		}
-	}, nil, nil)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range v.blocks {
+		var reset []bool
+		if r := b.reset.Load(); r != nil {
+			reset = *r
+		}
+		for _, i := range b.schema.counters {
+			if b.counter(&b.schema.entries[i]).v.Swap(0) == 0 {
+				continue
+			}
+			if reset == nil {
+				reset = make([]bool, len(b.schema.entries))
+				b.reset.Store(&reset)
+			}
+			reset[i] = true
+		}
+	}
 }
 
 // Each calls the functions for every stat, sorted by flat name. The store's
-// mutex is held only to notice new stats; the sorted view is cached.
+// mutex is held only to notice new stats; the sorted view is cached. Stats
+// of blocks are passed as views made for the call: reading and writing
+// them works, keeping them does not keep them up to date with a later
+// adoption.
 func (s *Store) Each(counter func(*Counter), gauge func(*Gauge), hist func(*Histogram)) {
 	v := s.view()
 	if counter != nil {
-		for _, c := range v.counters {
+		eachMerged(v.counters, v.blocks, Counters, func(c *Counter) { counter(c) }, func(b *block, i int) {
+			c := &Counter{Meta: b.meta(i)}
+			c.expo = newExposition(c.Meta)
+			c.cell.Store(b.counter(&b.schema.entries[i]))
 			counter(c)
-		}
+		})
 	}
 	if gauge != nil {
-		for _, g := range v.gauges {
+		eachMerged(v.gauges, v.blocks, Gauges, func(g *Gauge) { gauge(g) }, func(b *block, i int) {
+			g := &Gauge{Meta: b.meta(i)}
+			g.expo = newExposition(g.Meta)
+			g.cell.Store(b.gauge(&b.schema.entries[i]))
 			gauge(g)
-		}
+		})
 	}
 	if hist != nil {
-		for _, h := range v.histograms {
+		eachMerged(v.histograms, v.blocks, Histograms, func(h *Histogram) { hist(h) }, func(b *block, i int) {
+			h := newHistogram(b.meta(i))
+			h.cell.Store(b.histogram(&b.schema.entries[i]))
 			hist(h)
-		}
+		})
 	}
 }

@@ -12,12 +12,12 @@ import (
 type Limit struct {
 	max       int64
 	n         atomic.Int64
-	open      *stats.Gauge // 1 while the threshold is reached, like Envoy's *_open
-	remaining *stats.Gauge // nil unless track_remaining
+	open      *stats.BlockGauge // 1 while the threshold is reached, like Envoy's *_open
+	remaining *stats.BlockGauge // nil unless track_remaining
 }
 
 // NewLimit returns a threshold of max. open and remaining may be nil.
-func NewLimit(max uint32, open, remaining *stats.Gauge) *Limit {
+func NewLimit(max uint32, open, remaining *stats.BlockGauge) *Limit {
 	l := &Limit{max: int64(max), open: open, remaining: remaining}
 	l.report(0)
 	return l
