@@ -30,7 +30,7 @@ type response struct {
 	written     int64 // body bytes written
 	closeAfter  bool  // the connection closes after this response
 	hijacked    bool
-	finished    bool  // the request is over (guarded by sc.bgMu)
+	finished    bool  // the request is over or hijacked (guarded by sc.bgMu)
 	err         error // sticky write error
 	http10      bool
 	contMu      sync.Mutex // orders a "100 Continue" before the final head
@@ -363,7 +363,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errHijackLate
 	}
 	sc := w.sc
-	sc.stopBackgroundRead(nil)
+	sc.stopBackgroundRead(w) // and none starts again: the connection is the hijacker's
 	if w.status == http.StatusSwitchingProtocols && !w.headSent {
 		w.commit(false)
 	}

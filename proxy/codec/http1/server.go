@@ -55,12 +55,22 @@ type serverConn struct {
 	idle    bool
 
 	// The background read watches for the client going away while the
-	// handler runs, once the request body has been read.
+	// handler runs, once the request body has been read. It starts only
+	// when the handler has run for watchAfter (watch, a timer reused for
+	// every request, fires for watchFor), so that the usual quick
+	// request spends no goroutine, read and deadline changes on it.
 	bgMu      sync.Mutex
 	bgRunning bool
 	bgDone    chan struct{}
 	peerGone  atomic.Bool
+	watch     *time.Timer
+	watchFor  *response // guarded by bgMu; nil when no watch is pending
 }
+
+// watchAfter is how long a handler runs, its request read, before the
+// connection is watched for the client going away. A client that leaves
+// is noticed at most this late; a request answered sooner costs nothing.
+const watchAfter = 2 * time.Millisecond
 
 func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Handler, cfg *ServerConfig) (err error) {
 	if cfg == nil {
@@ -299,13 +309,31 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 	return bodyOK && respOK && !sc.peerGone.Load() && !sc.draining(), nil
 }
 
-// startBackgroundRead watches the connection while the handler runs with
-// the request fully read: an error (the client closed or reset) cancels
-// the request's context. Bytes of a pipelined request stay in br.
+// startBackgroundRead arranges for the connection to be watched while the
+// handler runs with the request fully read, once watchAfter has passed.
 func (sc *serverConn) startBackgroundRead(w *response) {
 	sc.bgMu.Lock()
 	defer sc.bgMu.Unlock()
-	if w.finished || sc.bgRunning || sc.br.Buffered() > 0 {
+	if w.finished || sc.bgRunning || sc.watchFor != nil {
+		return
+	}
+	sc.watchFor = w
+	if sc.watch == nil {
+		sc.watch = time.AfterFunc(watchAfter, sc.watchLong)
+	} else {
+		sc.watch.Reset(watchAfter)
+	}
+}
+
+// watchLong starts the background read for a handler that has run for
+// watchAfter: an error (the client closed or reset) cancels the request's
+// context. Bytes of a pipelined request stay in br.
+func (sc *serverConn) watchLong() {
+	sc.bgMu.Lock()
+	defer sc.bgMu.Unlock()
+	w := sc.watchFor
+	sc.watchFor = nil
+	if w == nil || w.finished || sc.bgRunning || sc.br.Buffered() > 0 {
 		return
 	}
 	cancel := w.cancel
@@ -321,14 +349,20 @@ func (sc *serverConn) startBackgroundRead(w *response) {
 	}()
 }
 
-// stopBackgroundRead interrupts the background read and waits for it. With
-// w, it also keeps a body Read on a goroutine the handler left behind from
-// starting another one for a request that is over.
+// stopBackgroundRead cancels a pending watch, or interrupts the background
+// read and waits for it. With w, it also keeps a body Read on a goroutine
+// the handler left behind from starting another one for a request that is
+// over.
 func (sc *serverConn) stopBackgroundRead(w *response) {
 	sc.bgMu.Lock()
 	defer sc.bgMu.Unlock()
 	if w != nil {
 		w.finished = true
+	}
+	if sc.watchFor != nil {
+		// A callback already under way finds watchFor nil and does nothing.
+		sc.watchFor = nil
+		sc.watch.Stop()
 	}
 	if !sc.bgRunning {
 		return
