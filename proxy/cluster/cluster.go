@@ -100,7 +100,7 @@ func (c *Cluster) stop() {
 		<-c.discovery
 	}
 	for _, h := range c.Hosts() {
-		h.pool.Drain()
+		h.drain()
 	}
 }
 
@@ -111,9 +111,7 @@ func (c *Cluster) markWarm() {
 }
 
 func (c *Cluster) newHost(addr netip.AddrPort, weight uint32, hostname string, health corev3.HealthStatus) *Host {
-	h := &Host{addr: addr, addrText: addr.String(), weight: weight, hostname: hostname, health: health}
-	h.pool = upstream.NewPool(addr, c.dialer, &c.s.http, c.limits)
-	return h
+	return &Host{c: c, addr: addr, addrText: addr.String(), weight: weight, hostname: hostname, health: health}
 }
 
 // setHosts swaps in a new endpoint set; pools of hosts that left drain.
@@ -125,7 +123,7 @@ func (c *Cluster) setHosts(hosts []*Host) {
 	c.stats.MembershipChange.Inc()
 	for _, h := range old.hosts {
 		if !slices.Contains(hosts, h) {
-			h.pool.Drain()
+			h.drain()
 		}
 	}
 	c.markWarm()
@@ -204,12 +202,18 @@ func (hs *hostSet) pick(lb *LBContext) (*Host, error) {
 
 // Host is one endpoint of a cluster.
 type Host struct {
+	c        *Cluster
 	addr     netip.AddrPort
 	addrText string
 	weight   uint32
 	hostname string // endpoint.hostname, else the DNS name it was resolved from
 	health   corev3.HealthStatus
-	pool     *upstream.Pool
+	stats    upstream.HostStats
+	// pool is made by the first request: in a large mesh most endpoints
+	// of a sidecar never get one. drained is set when the endpoint
+	// leaves, so that a pool made afterwards drains too.
+	pool     atomic.Pointer[upstream.Pool]
+	drained  atomic.Bool
 	lastUsed atomic.Int64 // unix nanoseconds; ORIGINAL_DST cleanup reads it
 }
 
@@ -217,16 +221,41 @@ type Host struct {
 func (h *Host) Weight() uint32 { return h.weight }
 
 // ActiveRequests is the number of requests in flight to the endpoint.
-func (h *Host) ActiveRequests() int64 { return h.pool.Host.RqActive.Load() }
+func (h *Host) ActiveRequests() int64 { return h.stats.RqActive.Load() }
 
 // Pool is the endpoint's HTTP connection pool.
 func (h *Host) Pool() *upstream.Pool {
 	h.touch()
-	return h.pool
+	if p := h.pool.Load(); p != nil {
+		return p
+	}
+	c := h.c
+	if !h.pool.CompareAndSwap(nil, upstream.NewPool(h.addr, c.dialer, &c.s.http, c.limits, &h.stats)) {
+		return h.pool.Load() // another request made it first
+	}
+	// drain sets drained before it looks for the pool, this stored the
+	// pool before looking at drained: one of the two sees the other.
+	p := h.pool.Load()
+	if h.drained.Load() {
+		p.Drain()
+	}
+	return p
 }
 
+// drain closes the endpoint's idle connections and lets active requests
+// finish; its pool, now or later, takes no new request.
+func (h *Host) drain() {
+	h.drained.Store(true)
+	if p := h.pool.Load(); p != nil {
+		p.Drain()
+	}
+}
+
+// idle reports whether no request is in flight to the endpoint.
+func (h *Host) idle() bool { return h.stats.RqActive.Load() == 0 }
+
 // Stats are the endpoint's counters.
-func (h *Host) Stats() *upstream.HostStats { return &h.pool.Host }
+func (h *Host) Stats() *upstream.HostStats { return &h.stats }
 
 // Hostname is the endpoint's hostname, else the DNS name it was resolved
 // from ("" for IPs without one); auto_host_rewrite uses it.

@@ -181,10 +181,10 @@ func (o *origDstHosts) cleanup() {
 			cutoff := now.Add(-o.c.s.cleanupInterval).UnixNano()
 			o.mu.Lock()
 			for a, h := range o.hosts {
-				if h.pool.Idle() && h.lastUsed.Load() < cutoff {
+				if h.idle() && h.lastUsed.Load() < cutoff {
 					delete(o.hosts, a)
 					o.fast.Delete(a)
-					h.pool.Drain()
+					h.drain()
 					o.c.stats.MembershipChange.Inc()
 				}
 			}

@@ -134,7 +134,7 @@ func (p *Pool) dialH2(req *http.Request) (*h2Conn, error) {
 }
 
 func (p *Pool) newH2(ctx context.Context, conn net.Conn, sess *streaminfo.TLS) (*h2Conn, error) {
-	cc, err := p.h2t.NewClientConn(conn)
+	cc, err := p.h2Transport().NewClientConn(conn)
 	if err != nil {
 		conn.Close()
 		return nil, failure.ErrConnectFailure.With(fmt.Errorf("upstream: http2 handshake with %s: %w", p.addr, err))

@@ -63,15 +63,20 @@ type Pool struct {
 	opts   *Options
 	limits Limits
 	stats  *Stats
-	h2t    *http2.Transport
+
+	// h2t speaks HTTP/2 on this pool's connections; made by the first
+	// one (h2Transport), since most pools never carry HTTP/2.
+	h2t     *http2.Transport
+	h2tOnce sync.Once
 
 	// auto is the protocol learned by ALPN for Protocol Auto (0: not yet);
 	// learnMu lets one request learn it while the others wait.
 	auto    atomic.Uint32
 	learnMu sync.Mutex
 
-	// Host counts this endpoint's connections and requests.
-	Host HostStats
+	// Host counts this endpoint's connections and requests. The endpoint
+	// owns them: they outlive a pool made on demand.
+	Host *HostStats
 
 	mu        sync.Mutex
 	idle      []*h1Conn // HTTP/1.1 connections waiting for a request, most recent last
@@ -79,7 +84,7 @@ type Pool struct {
 	h2Dialing bool
 	h2DialGen uint64        // dials finished
 	h2DialErr error         // how the last dial failed, nil if it succeeded
-	changed   chan struct{} // closed and replaced whenever capacity may have appeared
+	changed   chan struct{} // closed whenever capacity may have appeared; nil until a request waits
 	watchers  atomic.Int32  // requests holding changed; incremented under mu
 	closed    bool
 }
@@ -91,20 +96,30 @@ type Limits struct {
 	Requests *Limit // max_requests: requests in flight
 }
 
-// NewPool returns an empty pool for addr.
-func NewPool(addr netip.AddrPort, d *Dialer, opts *Options, lim Limits) *Pool {
-	p := &Pool{addr: addr, dialer: d, opts: opts, limits: lim, stats: d.Stats, changed: make(chan struct{})}
-	maxHdr := opts.MaxResponseHeaderBytes
-	if maxHdr <= 0 {
-		maxHdr = 60 << 10
+// NewPool returns an empty pool for addr, counting into host (a new
+// HostStats if nil). It allocates nothing else until the first request.
+func NewPool(addr netip.AddrPort, d *Dialer, opts *Options, lim Limits, host *HostStats) *Pool {
+	if host == nil {
+		host = new(HostStats)
 	}
-	p.h2t = &http2.Transport{
-		AllowHTTP:          true,
-		DisableCompression: true, // a proxy passes bodies through as they are
-		IdleConnTimeout:    opts.IdleTimeout,
-		MaxHeaderListSize:  uint32(maxHdr),
-	}
-	return p
+	return &Pool{addr: addr, dialer: d, opts: opts, limits: lim, stats: d.Stats, Host: host}
+}
+
+// h2Transport returns the pool's HTTP/2 settings, made on first use.
+func (p *Pool) h2Transport() *http2.Transport {
+	p.h2tOnce.Do(func() {
+		maxHdr := p.opts.MaxResponseHeaderBytes
+		if maxHdr <= 0 {
+			maxHdr = 60 << 10
+		}
+		p.h2t = &http2.Transport{
+			AllowHTTP:          true,
+			DisableCompression: true, // a proxy passes bodies through as they are
+			IdleConnTimeout:    p.opts.IdleTimeout,
+			MaxHeaderListSize:  uint32(maxHdr),
+		}
+	})
+	return p.h2t
 }
 
 // Addr is the endpoint's address.
@@ -192,17 +207,20 @@ func (p *Pool) signal() {
 }
 
 func (p *Pool) signalLocked() {
-	if p.watchers.Load() == 0 {
+	if p.watchers.Load() == 0 || p.changed == nil {
 		return // nobody waits: spare the channel allocation
 	}
 	close(p.changed)
-	p.changed = make(chan struct{})
+	p.changed = nil // the next watcher makes a new one
 }
 
 // watchLocked returns the channel that the next change closes; the
 // caller must call unwatch once it no longer waits on it.
 func (p *Pool) watchLocked() <-chan struct{} {
 	p.watchers.Add(1)
+	if p.changed == nil {
+		p.changed = make(chan struct{})
+	}
 	return p.changed
 }
 

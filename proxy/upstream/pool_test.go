@@ -23,7 +23,7 @@ func newTestPool(t *testing.T, addr string, opts Options, maxConns uint32) (*Poo
 	t.Helper()
 	st := NewStats(stats.ClusterScope(stats.NewStore(), "test"))
 	d := &Dialer{Timeout: time.Second, Stats: st, Conns: NewLimit(maxConns, nil, nil)}
-	p := NewPool(netip.MustParseAddrPort(addr), d, &opts, Limits{Pending: NewLimit(1024, nil, nil), Requests: NewLimit(1024, nil, nil)})
+	p := NewPool(netip.MustParseAddrPort(addr), d, &opts, Limits{Pending: NewLimit(1024, nil, nil), Requests: NewLimit(1024, nil, nil)}, nil)
 	t.Cleanup(p.Drain)
 	return p, st
 }
@@ -252,7 +252,7 @@ func TestUpstreamBindConfigSetsTheSourceAddress(t *testing.T) {
 	t.Cleanup(srv.Close)
 	st := NewStats(stats.ClusterScope(stats.NewStore(), "bind"))
 	d := &Dialer{Stats: st, Source: netip.MustParseAddrPort("127.0.0.6:0")}
-	p := NewPool(netip.MustParseAddrPort(srv.Listener.Addr().String()), d, &Options{}, Limits{})
+	p := NewPool(netip.MustParseAddrPort(srv.Listener.Addr().String()), d, &Options{}, Limits{}, nil)
 	t.Cleanup(p.Drain)
 	if _, err := roundTrip(t, p, "/"); err != nil {
 		t.Fatal(err)

@@ -81,7 +81,7 @@ func (p *Pool) dial(req *http.Request, proto Protocol) (net.Conn, *streaminfo.TL
 	if proto == HTTP2 {
 		alpn = alpnHTTP2
 	}
-	conn, sess, err := p.dialer.DialSecure(req.Context(), p.addr, &p.Host, alpn)
+	conn, sess, err := p.dialer.DialSecure(req.Context(), p.addr, p.Host, alpn)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +114,7 @@ func (p *Pool) protocol(req *http.Request) (Protocol, error) {
 	if proto := Protocol(p.auto.Load()); proto != 0 {
 		return proto, nil
 	}
-	conn, sess, err := p.dialer.DialSecure(req.Context(), p.addr, &p.Host, alpnAuto)
+	conn, sess, err := p.dialer.DialSecure(req.Context(), p.addr, p.Host, alpnAuto)
 	if err != nil {
 		return 0, err
 	}

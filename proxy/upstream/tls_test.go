@@ -86,7 +86,7 @@ func TestAutoConfigSpeaksWhatALPNChose(t *testing.T) {
 			addr, conns := tlsServer(t, leaf, tt.alpn, sawProto)
 			st := upstream.NewStats(stats.ClusterScope(stats.NewStore(), "tls"))
 			d := &upstream.Dialer{Timeout: time.Second, Stats: st, TLS: tlsClient(t, ca)}
-			p := upstream.NewPool(netip.MustParseAddrPort(addr), d, &upstream.Options{Protocol: tt.protocol}, upstream.Limits{})
+			p := upstream.NewPool(netip.MustParseAddrPort(addr), d, &upstream.Options{Protocol: tt.protocol}, upstream.Limits{}, nil)
 			t.Cleanup(p.Drain)
 			for i := range 3 {
 				info := &streaminfo.Info{}
@@ -124,7 +124,7 @@ func TestAFailedUpstreamHandshakeIsAConnectFailureWithItsReason(t *testing.T) {
 	addr, _ := tlsServer(t, leaf, []string{"h2"}, func(w http.ResponseWriter, r *http.Request) {})
 	st := upstream.NewStats(stats.ClusterScope(stats.NewStore(), "tls"))
 	d := &upstream.Dialer{Timeout: time.Second, Stats: st, TLS: tlsClient(t, ca)}
-	p := upstream.NewPool(netip.MustParseAddrPort(addr), d, &upstream.Options{Protocol: upstream.Auto}, upstream.Limits{})
+	p := upstream.NewPool(netip.MustParseAddrPort(addr), d, &upstream.Options{Protocol: upstream.Auto}, upstream.Limits{}, nil)
 	t.Cleanup(p.Drain)
 	info := &streaminfo.Info{}
 	req, _ := http.NewRequestWithContext(streaminfo.With(context.Background(), info), "GET", "http://"+addr+"/", nil)
