@@ -17,56 +17,62 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/upstream"
 )
 
-// Cluster is one upstream cluster.
+// Cluster is one upstream cluster. Its parts are values in one struct, not
+// separate objects: a sidecar may hold thousands of clusters.
 type Cluster struct {
 	name   string
 	pb     *clusterv3.Cluster // kept to tell an unchanged cluster on Update
 	s      *settings
-	stats  *Stats
-	dialer *upstream.Dialer
-	limits upstream.Limits
-	// Retries is the max_retries threshold; the router takes a unit per retry.
-	retries *upstream.Limit
+	stats  Stats
+	dialer upstream.Dialer
+	limits upstream.Limits // &pending, &requests
+	// The circuit breakers' thresholds. retries is max_retries: the router
+	// takes a unit per retry.
+	pending, requests, retries, conns upstream.Limit
 
 	hosts   atomic.Pointer[hostSet]
 	origDst *origDstHosts // ORIGINAL_DST only
 
-	warm      chan struct{} // closed once the first endpoints are known
-	warmed    atomic.Bool
+	warm   chan struct{} // closed once the first endpoints are known
+	warmed atomic.Bool
+	// ctx ends discovery (DNS, ORIGINAL_DST); nil for STATIC clusters,
+	// which have none.
 	ctx       context.Context
 	cancel    context.CancelFunc
 	discovery chan struct{} // closed when the discovery goroutine has exited
 }
 
+// warmAtStart is the warm channel of clusters whose endpoints are known
+// when they start (STATIC, ORIGINAL_DST): closed already, shared.
+var warmAtStart = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 func newCluster(pb *clusterv3.Cluster, s *settings, store *stats.Store) *Cluster {
-	st := newStats(store, s.statName)
+	c := &Cluster{name: s.name, pb: pb, s: s}
+	c.stats.init(store, s.statName)
+	st := c.stats.clusterStats
 	// track_remaining adds the remaining_* gauges; without it they are nil.
 	var remCx, remPending, remRq, remRetries *stats.BlockGauge
 	if s.thresholds.trackRemaining {
-		r := stats.NewBlock[remainingStats](st.scope)
+		r := stats.NewBlock[remainingStats](stats.ClusterScope(store, s.statName))
 		remCx, remPending, remRq, remRetries = &r.Cx, &r.Pending, &r.Rq, &r.Retries
 	}
 	t := s.thresholds
-	c := &Cluster{
-		name:  s.name,
-		pb:    pb,
-		s:     s,
-		stats: st,
-		limits: upstream.Limits{
-			Pending:  upstream.NewLimit(t.maxPending, &st.RqPendingOpen, remPending),
-			Requests: upstream.NewLimit(t.maxRequests, &st.RqOpen, remRq),
-		},
-		retries: upstream.NewLimit(t.maxRetries, &st.RqRetryOpen, remRetries),
-		warm:    make(chan struct{}),
-	}
-	c.dialer = &upstream.Dialer{
+	c.pending.Init(t.maxPending, &st.RqPendingOpen, remPending)
+	c.requests.Init(t.maxRequests, &st.RqOpen, remRq)
+	c.retries.Init(t.maxRetries, &st.RqRetryOpen, remRetries)
+	c.conns.Init(t.maxConnections, &st.CxOpen, remCx)
+	c.limits = upstream.Limits{Pending: &c.pending, Requests: &c.requests}
+	c.dialer = upstream.Dialer{
 		Timeout: s.connectTimeout,
 		Source:  s.source,
-		Conns:   upstream.NewLimit(t.maxConnections, &st.CxOpen, remCx),
+		Conns:   &c.conns,
 		Stats:   &st.Stats,
 		TLS:     s.tls,
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.hosts.Store(c.newHostSet(nil))
 	return c
 }
@@ -74,28 +80,36 @@ func newCluster(pb *clusterv3.Cluster, s *settings, store *stats.Store) *Cluster
 // start begins endpoint discovery.
 func (c *Cluster) start() {
 	switch c.s.kind {
-	case clusterv3.Cluster_STATIC:
+	case clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
+		c.warm = make(chan struct{})
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		c.discovery = make(chan struct{})
+		go c.resolveLoop()
+	case clusterv3.Cluster_ORIGINAL_DST:
+		c.warm = warmAtStart
+		c.warmed.Store(true)
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		c.origDst = &origDstHosts{c: c, hosts: map[netip.AddrPort]*Host{}}
+		c.discovery = make(chan struct{})
+		go c.origDst.cleanup()
+	default: // STATIC
+		c.warm = warmAtStart
+		c.warmed.Store(true)
 		var hosts []*Host
 		for _, e := range c.s.endpoints {
 			ip, _ := netip.ParseAddr(e.host) // checked at translation
 			hosts = append(hosts, c.newHost(netip.AddrPortFrom(ip, e.port), e.weight, e.hostname, e.health))
 		}
 		c.setHosts(hosts)
-	case clusterv3.Cluster_ORIGINAL_DST:
-		c.origDst = &origDstHosts{c: c, hosts: map[netip.AddrPort]*Host{}}
-		c.markWarm()
-		c.discovery = make(chan struct{})
-		go c.origDst.cleanup()
-	case clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
-		c.discovery = make(chan struct{})
-		go c.resolveLoop()
 	}
 }
 
 // stop ends discovery and drains every pool: idle connections close,
 // active requests finish.
 func (c *Cluster) stop() {
-	c.cancel()
+	if c.cancel != nil {
+		c.cancel()
+	}
 	if c.discovery != nil {
 		<-c.discovery
 	}
@@ -138,11 +152,11 @@ func (c *Cluster) Hosts() []*Host {
 }
 
 // Stats are the cluster's stats.
-func (c *Cluster) Stats() *Stats { return c.stats }
+func (c *Cluster) Stats() *Stats { return &c.stats }
 
 // RetryLimit is the max_retries circuit breaker: the router takes a unit
 // for each retry and gives it back when the retry ends.
-func (c *Cluster) RetryLimit() *upstream.Limit { return c.retries }
+func (c *Cluster) RetryLimit() *upstream.Limit { return &c.retries }
 
 // Type is the discovery type (STATIC, STRICT_DNS, …), for the admin API.
 func (c *Cluster) Type() string { return c.s.kind.String() }
@@ -230,7 +244,7 @@ func (h *Host) Pool() *upstream.Pool {
 		return p
 	}
 	c := h.c
-	if !h.pool.CompareAndSwap(nil, upstream.NewPool(h.addr, c.dialer, &c.s.http, c.limits, &h.stats)) {
+	if !h.pool.CompareAndSwap(nil, upstream.NewPool(h.addr, &c.dialer, &c.s.http, c.limits, &h.stats)) {
 		return h.pool.Load() // another request made it first
 	}
 	// drain sets drained before it looks for the pool, this stored the

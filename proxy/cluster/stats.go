@@ -17,7 +17,8 @@ import (
 // used, as Envoy lists an unused cluster's stats.
 type Stats struct {
 	*clusterStats
-	scope stats.Scope
+	store    *stats.Store
+	statName string
 	// codes are upstream_rq_<code> and upstream_rq_<class>xx, created with
 	// the first response: named stats that appear on use, as in Envoy.
 	codes atomic.Pointer[stats.StatusCounters]
@@ -69,9 +70,9 @@ type remainingStats struct {
 	Retries stats.BlockGauge `stats:"circuit_breakers.default.remaining_retries"`
 }
 
-func newStats(store *stats.Store, statName string) *Stats {
-	sc := stats.ClusterScope(store, statName)
-	return &Stats{clusterStats: stats.NewBlock[clusterStats](sc), scope: sc}
+func (s *Stats) init(store *stats.Store, statName string) {
+	s.clusterStats = stats.NewBlock[clusterStats](stats.ClusterScope(store, statName))
+	s.store, s.statName = store, statName
 }
 
 // RecordStatus counts one upstream response code in upstream_rq_<code>
@@ -81,7 +82,7 @@ func (s *Stats) RecordStatus(code int) {
 	if c == nil {
 		// Racing first responses may make two; the store gives both the
 		// same counters, so either may be kept.
-		s.codes.CompareAndSwap(nil, stats.NewStatusCounters(s.scope, "upstream_rq"))
+		s.codes.CompareAndSwap(nil, stats.NewStatusCounters(stats.ClusterScope(s.store, s.statName), "upstream_rq"))
 		c = s.codes.Load()
 	}
 	c.Record(code)

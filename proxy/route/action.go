@@ -238,7 +238,10 @@ func compileRewrite(rm *matcherv3.RegexMatcher, subst string, p config.Path, err
 	return re, b.String()
 }
 
-func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, p config.Path, errs *config.Errors, hasCluster func(string) bool) {
+// levels are a route's header mutations by level (route, virtual host,
+// route configuration), which each weighted cluster's own precede.
+func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, reqLevels, respLevels []*headerOps,
+	p config.Path, errs *config.Errors, hasCluster func(string) bool) {
 	rejectUnsupported(errs, ra, p, "cluster", "cluster_header", "weighted_clusters", "cluster_not_found_response_code",
 		"prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite", "timeout", "idle_timeout",
 		"retry_policy", "upgrade_configs")
@@ -283,8 +286,8 @@ func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, 
 			w := cw.GetWeight().GetValue()
 			r.weightTotal += uint64(w)
 			r.Weighted = append(r.Weighted, WeightedCluster{Name: cw.GetName(), Weight: w,
-				RequestHeaders:  chain(vh.mostSpecificWins, append([]*headerOps{req}, r.reqLevels...)...),
-				ResponseHeaders: chain(vh.mostSpecificWins, append([]*headerOps{resp}, r.respLevels...)...)})
+				RequestHeaders:  chain(vh.mostSpecificWins, append([]*headerOps{req}, reqLevels...)...),
+				ResponseHeaders: chain(vh.mostSpecificWins, append([]*headerOps{resp}, respLevels...)...)})
 		}
 		if r.weightTotal == 0 {
 			errs.Addf(wp.Field("clusters"), "route: the weights of weighted_clusters must add up to more than 0")

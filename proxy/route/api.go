@@ -144,8 +144,6 @@ type Route struct {
 	// weighted clusters, use the Target's instead.
 	RequestHeaders  Mutations
 	ResponseHeaders Mutations
-
-	reqLevels, respLevels []*headerOps // route, vhost, config: chained per weighted cluster
 }
 
 // Name is the route's name ("" when unnamed).

@@ -94,7 +94,12 @@ func chain(mostSpecificWins bool, levels ...*headerOps) Mutations {
 	return out
 }
 
+// translateHeaderOps returns nil for a level without mutations: most have
+// none, and a mesh has thousands of routes.
 func translateHeaderOps(add []*corev3.HeaderValueOption, remove []string, addPath, removePath config.Path, errs *config.Errors) *headerOps {
+	if len(add) == 0 && len(remove) == 0 {
+		return nil
+	}
 	o := &headerOps{}
 	for i, name := range remove {
 		if strings.HasPrefix(name, ":") || strings.EqualFold(name, "host") {

@@ -105,14 +105,14 @@ func translateRoute(pb *routev3.Route, vs *vhostSettings, reqUp, respUp []*heade
 		p.Field("request_headers_to_add"), p.Field("request_headers_to_remove"), errs)
 	rs := translateHeaderOps(pb.GetResponseHeadersToAdd(), pb.GetResponseHeadersToRemove(),
 		p.Field("response_headers_to_add"), p.Field("response_headers_to_remove"), errs)
-	r.reqLevels = append([]*headerOps{rq}, reqUp...)
-	r.respLevels = append([]*headerOps{rs}, respUp...)
-	r.RequestHeaders = chain(vs.mostSpecificWins, r.reqLevels...)
-	r.ResponseHeaders = chain(vs.mostSpecificWins, r.respLevels...)
+	reqLevels := append([]*headerOps{rq}, reqUp...)
+	respLevels := append([]*headerOps{rs}, respUp...)
+	r.RequestHeaders = chain(vs.mostSpecificWins, reqLevels...)
+	r.ResponseHeaders = chain(vs.mostSpecificWins, respLevels...)
 	switch a := pb.GetAction().(type) {
 	case *routev3.Route_Route:
 		r.Action = Forward
-		translateRouteAction(a.Route, r, vs, p.Field("route"), errs, hasCluster)
+		translateRouteAction(a.Route, r, vs, reqLevels, respLevels, p.Field("route"), errs, hasCluster)
 	case *routev3.Route_DirectResponse:
 		r.Action = Respond
 		r.Direct = translateDirect(a.DirectResponse, vs.maxDirectBody, p.Field("direct_response"), errs)

@@ -18,9 +18,16 @@ type Limit struct {
 
 // NewLimit returns a threshold of max. open and remaining may be nil.
 func NewLimit(max uint32, open, remaining *stats.BlockGauge) *Limit {
-	l := &Limit{max: int64(max), open: open, remaining: remaining}
-	l.report(0)
+	l := &Limit{}
+	l.Init(max, open, remaining)
 	return l
+}
+
+// Init makes the zero Limit l, part of a larger struct, a threshold of
+// max, as NewLimit does. It must not be used yet.
+func (l *Limit) Init(max uint32, open, remaining *stats.BlockGauge) {
+	*l = Limit{max: int64(max), open: open, remaining: remaining}
+	l.report(0)
 }
 
 // TryAcquire takes one unit, or reports false when the threshold is reached.
