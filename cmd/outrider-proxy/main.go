@@ -119,6 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, indent(err.Error()))
 		return 1
 	}
+	releaseConfigMemory()
 	if f.sidecar.enabled {
 		ports, err := listenSidecarPorts(sc, srv)
 		if err != nil {
@@ -146,6 +147,7 @@ func lifecycle(srv *server.Server, log *slog.Logger) int {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				_ = srv.Reload() // logged and counted by the server
+				releaseConfigMemory()
 				continue
 			}
 			log.Info("outrider-proxy: draining", "signal", sig.String())
@@ -168,6 +170,7 @@ func lifecycle(srv *server.Server, log *slog.Logger) int {
 				case s := <-sigs:
 					if s == syscall.SIGHUP {
 						_ = srv.Reload()
+						releaseConfigMemory()
 						continue
 					}
 					log.Warn("outrider-proxy: second signal, exiting now", "signal", s.String())
