@@ -19,6 +19,10 @@ import (
 type h1Conn struct {
 	cm *ConnectionManager
 	c  *network.Conn
+	// st serves the connection's requests, one at a time; the connection's
+	// context carries its Info, so a request needs no context of its own.
+	// It is replaced when a timer of the request before may still run.
+	st *stream
 	// answered is the framing error of a request body that a stream saw
 	// and has already answered, counted and logged; the codec reports it
 	// once more after the handler returns.
@@ -26,6 +30,14 @@ type h1Conn struct {
 }
 
 type h1ConnKey struct{}
+
+// ServeHTTP runs one request of the connection on its stream.
+func (hc *h1Conn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !hc.st.reusable {
+		hc.st = hc.cm.streams.Get().(*stream)
+	}
+	hc.cm.serve(hc.st, w, r, hc)
+}
 
 // protocolError is the codec's OnProtocolError.
 func (hc *h1Conn) protocolError(status int, err error) {

@@ -33,6 +33,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/route"
 	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
 
 type httpHandler = http.Handler
@@ -158,12 +159,16 @@ func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
 	cm.st.cxHTTP1Active.Inc()
 	defer cm.st.cxHTTP1Active.Dec()
 	cfg := cm.h1
-	hc := &h1Conn{cm: cm, c: c}
+	hc := &h1Conn{cm: cm, c: c, st: cm.streams.Get().(*stream)}
 	cfg.ConnContext = func(base context.Context, _ net.Conn) context.Context {
-		return context.WithValue(context.WithValue(base, connKey{}, c), h1ConnKey{}, hc)
+		base = context.WithValue(context.WithValue(base, connKey{}, c), h1ConnKey{}, hc)
+		return streaminfo.With(base, &hc.st.info)
 	}
 	cfg.OnProtocolError = hc.protocolError
-	http1.ServeConn(ctx, c.Conn, c.Reader, cm, &cfg)
+	http1.ServeConn(ctx, c.Conn, c.Reader, hc, &cfg)
+	if hc.st.reusable {
+		cm.streams.Put(hc.st)
+	}
 }
 
 // bufConn reads through the reader that holds the bytes listener filters

@@ -31,10 +31,14 @@ type stream struct {
 	mu       sync.Mutex // serialises writes with the timeout path
 	done     bool       // the handler returned
 	timedOut *failure.Error
+	// cancel ends the request's context with a cause: the context the
+	// manager derived, or (cancel nil) the HTTP/1 codec's own, through
+	// h1w.
 	cancel   context.CancelCauseFunc
+	h1w      http.ResponseWriter
 	idle     *time.Timer
 	whole    *time.Timer
-	reusable bool
+	reusable bool    // no timer callback can still be running
 	h1       *h1Conn // nil for HTTP/2
 	// bodyErr is a framing error in the request body (bad chunking),
 	// seen by whichever filter read the body.
@@ -42,7 +46,7 @@ type stream struct {
 }
 
 func newStream(cm *ConnectionManager) *stream {
-	st := &stream{cm: cm}
+	st := &stream{cm: cm, reusable: true}
 	st.rw.st = st
 	st.body.st = st
 	if cm.s.streamIdleTimeout > 0 {
@@ -56,7 +60,9 @@ func newStream(cm *ConnectionManager) *stream {
 	return st
 }
 
-// ServeHTTP runs one request through the filter chain.
+// ServeHTTP runs one request through the filter chain. HTTP/2 requests
+// come here, each with a stream of its own; HTTP/1 requests come through
+// their connection's h1Conn.
 func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := cm.streams.Get().(*stream)
 	defer func() {
@@ -66,11 +72,18 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			cm.streams.Put(st)
 		}
 	}()
+	hc, _ := r.Context().Value(h1ConnKey{}).(*h1Conn)
+	cm.serve(st, w, r, hc)
+}
+
+// serve runs one request on st. hc is the HTTP/1 connection the request
+// came on, nil for HTTP/2.
+func (cm *ConnectionManager) serve(st *stream, w http.ResponseWriter, r *http.Request, hc *h1Conn) {
 	info := &st.info
 	*info = streaminfo.Info{}
 	st.done, st.timedOut = false, nil
 	st.bodyErr.Store(nil)
-	st.h1, _ = r.Context().Value(h1ConnKey{}).(*h1Conn)
+	st.h1 = hc
 	info.Start = time.Now()
 	info.Protocol = r.Proto
 	if r.ProtoMajor == 2 {
@@ -82,7 +95,11 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cm.st.rqTotal.Inc()
 	cm.st.rqActive.Inc()
 	defer cm.st.rqActive.Dec()
-	if c, _ := r.Context().Value(connKey{}).(*network.Conn); c != nil {
+	c, _ := r.Context().Value(connKey{}).(*network.Conn)
+	if hc != nil {
+		c = hc.c
+	}
+	if c != nil {
 		info.DownstreamLocal = c.Local
 		info.DownstreamRemote = c.Remote
 		info.DownstreamDirect = c.Remote
@@ -92,9 +109,16 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.DownstreamTLS = c.TLS
 	}
 
-	ctx, cancel := context.WithCancelCause(streaminfo.With(r.Context(), info))
-	st.cancel = cancel
-	r = r.WithContext(ctx)
+	if hc != nil && streaminfo.From(r.Context()) == info {
+		// The connection's context carries this stream's Info already
+		// (h1Conn), and the codec cancels the request with a cause: no
+		// context or request copy of our own.
+		st.cancel, st.h1w = nil, w
+	} else {
+		ctx, cancel := context.WithCancelCause(streaminfo.With(r.Context(), info))
+		st.cancel, st.h1w = cancel, nil
+		r = r.WithContext(ctx)
+	}
 	st.rw.reset(w)
 	st.body.reset(nil)
 	if r.Body != nil && r.Body != http.NoBody {
@@ -147,7 +171,7 @@ func (cm *ConnectionManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	cm.finish(st, aborted)
-	cancel(context.Canceled)
+	st.cancelWith(context.Canceled)
 	if aborted {
 		panic(http.ErrAbortHandler) // resets the stream, after it was counted and logged
 	}
@@ -217,7 +241,7 @@ func (st *stream) expire(fe *failure.Error) {
 	if !st.mu.TryLock() {
 		// A write is in progress, so the stream is not idle; a write
 		// stuck on flow control is ended by the cancellation.
-		st.cancel(fe)
+		st.cancelWith(fe)
 		return
 	}
 	defer st.mu.Unlock()
@@ -237,10 +261,19 @@ func (st *stream) expire(fe *failure.Error) {
 	} else {
 		st.rw.abortAfter = true
 	}
-	st.cancel(fe)
+	st.cancelWith(fe)
 	// Wakes a handler blocked reading the body, so that the stream ends
 	// now rather than when the client gives up.
 	st.body.Close()
+}
+
+// cancelWith ends the request's context with cause.
+func (st *stream) cancelWith(cause error) {
+	if st.cancel != nil {
+		st.cancel(cause)
+		return
+	}
+	http1.CancelRequest(st.h1w, cause)
 }
 
 // touch restarts the stream idle timer on activity.

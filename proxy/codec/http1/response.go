@@ -18,7 +18,7 @@ type response struct {
 	sc     *serverConn
 	req    *http.Request
 	body   *requestBody // nil without a body
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 	header http.Header
 	hc     HeaderCase // case of the response header names (SetHeaderCase)
 	bw     *bufio.Writer

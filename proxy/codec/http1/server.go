@@ -263,7 +263,7 @@ func lingerClose(c net.Conn) {
 func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			w.cancel()
+			w.cancel(nil)
 			if w.body != nil {
 				w.body.finish(false)
 			}
@@ -280,7 +280,7 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 	}
 	sc.handler.ServeHTTP(w, w.req)
 	if w.hijacked {
-		w.cancel()
+		w.cancel(nil)
 		return false, errHijacked
 	}
 	if w.body != nil {
@@ -291,7 +291,7 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 			if w.status == 0 {
 				// Nothing answered yet: answer the framing error.
 				sc.stopBackgroundRead(w)
-				w.cancel()
+				w.cancel(nil)
 				w.err = errAfterHandler
 				sc.reject(pe)
 				return false, pe
@@ -305,7 +305,7 @@ func (sc *serverConn) serveRequest(w *response) (reusable bool, err error) {
 		bodyOK = w.body.finish(respOK)
 	}
 	sc.stopBackgroundRead(w)
-	w.cancel()
+	w.cancel(nil)
 	return bodyOK && respOK && !sc.peerGone.Load() && !sc.draining(), nil
 }
 
@@ -343,7 +343,7 @@ func (sc *serverConn) watchLong() {
 		var ne net.Error
 		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
 			sc.peerGone.Store(true)
-			cancel()
+			cancel(nil)
 		}
 		sc.bgDone <- struct{}{}
 	}()

@@ -213,7 +213,7 @@ func (sc *serverConn) readRequest() (*response, error) {
 	}
 
 	var zero http.Request
-	ctx, cancel := context.WithCancel(sc.base)
+	ctx, cancel := context.WithCancelCause(sc.base)
 	if hc != nil {
 		ctx = WithHeaderCase(ctx, hc)
 	}
