@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/stats"
@@ -73,17 +72,18 @@ func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 	next := make(map[string]*Cluster, len(pbs))
 	for i, pb := range pbs {
 		name := pb.GetName()
-		if c, ok := old[name]; ok && proto.Equal(c.pb, pb) {
+		d := digestOf(pb)
+		if c, ok := old[name]; ok && c.digest.same(d) {
 			m.dropWarming(name) // back to the serving config
 			next[name] = c
 			continue
 		}
-		if w := m.warming[name]; w != nil && proto.Equal(w.pb, pb) {
+		if w := m.warming[name]; w != nil && w.digest.same(d) {
 			next[name] = old[name] // the same change, still warming
 			continue
 		}
 		m.dropWarming(name)
-		c := newCluster(pb, all[i], m.store)
+		c := newCluster(d, all[i], m.store)
 		// Started before it is published, so that a STATIC cluster has
 		// its endpoints when the first request finds it.
 		c.start()

@@ -21,7 +21,7 @@ import (
 // separate objects: a sidecar may hold thousands of clusters.
 type Cluster struct {
 	name   string
-	pb     *clusterv3.Cluster // kept to tell an unchanged cluster on Update
+	digest digest // of its configuration, to tell an unchanged cluster on Update
 	s      *settings
 	stats  Stats
 	dialer upstream.Dialer
@@ -50,8 +50,8 @@ var warmAtStart = func() chan struct{} {
 	return c
 }()
 
-func newCluster(pb *clusterv3.Cluster, s *settings, store *stats.Store) *Cluster {
-	c := &Cluster{name: s.name, pb: pb, s: s}
+func newCluster(d digest, s *settings, store *stats.Store) *Cluster {
+	c := &Cluster{name: s.name, digest: d, s: s}
 	c.stats.init(store, s.statName)
 	st := c.stats.clusterStats
 	// track_remaining adds the remaining_* gauges; without it they are nil.

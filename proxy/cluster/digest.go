@@ -1,0 +1,32 @@
+package cluster
+
+import (
+	"crypto/sha256"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// digest identifies a cluster's configuration: Update keeps a cluster
+// whose configuration is unchanged. A cluster keeps this instead of its
+// proto, which is ~1.4 KB decoded: holding no reference lets the
+// configuration's messages go once they are translated.
+type digest struct {
+	sum [sha256.Size]byte
+	ok  bool // false when pb could not be hashed: equal to nothing
+}
+
+// digestOf hashes pb's deterministic wire form: equal messages have equal
+// digests.
+func digestOf(pb *clusterv3.Cluster) digest {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(pb)
+	if err != nil {
+		// Only an invalid UTF-8 string fails, which the loader rejects;
+		// the cluster is then recreated on every update.
+		return digest{}
+	}
+	return digest{sum: sha256.Sum256(b), ok: true}
+}
+
+// same reports whether d and o are the digests of equal configurations.
+func (d digest) same(o digest) bool { return d.ok && d == o }
