@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -119,7 +120,11 @@ func (x *exchange) try(host *cluster.Host, attempt int) (*http.Response, error) 
 	if x.route.IncludeAttemptCount {
 		x.r.Header["X-Envoy-Attempt-Count"] = []string{strconv.Itoa(attempt)}
 	}
-	out := outRequest(ctx, x.r, x.path, x.authorityFor(host), body)
+	u := &x.url
+	if attempt > 1 {
+		u = new(url.URL)
+	}
+	out := outRequest(ctx, x.r, u, x.path, x.authorityFor(host), body)
 	x.st.RqTotal.Inc()
 	x.st.RqActive.Inc()
 	resp, err := host.Pool().RoundTrip(out)

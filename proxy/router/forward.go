@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -43,10 +44,13 @@ type exchange struct {
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-	timer  *time.Timer // route timeout, armed at the end of the request body
+	timer  *routeTimer // route timeout, armed at the end of the request body
 	armed  sync.Once
 	idle   *time.Timer
 	done   atomic.Bool // the exchange has finished; late timers do nothing
+	// url is the first try's upstream URL (later tries get their own: a
+	// transport may still read an abandoned try's request).
+	url url.URL
 
 	hasBody bool
 	body    *countingBody
@@ -110,7 +114,7 @@ func (x *exchange) finish() {
 	x.done.Store(true)
 	x.bodyMu.Unlock()
 	if x.timer != nil {
-		x.timer.Stop()
+		x.timer.release()
 	}
 	if x.idle != nil {
 		x.idle.Stop()
@@ -144,7 +148,7 @@ func (x *exchange) prepareHeaders(upgrade bool) {
 		expected = x.perTry
 	}
 	if !x.rt.suppressEnvoyHeaders && expected > 0 {
-		h["X-Envoy-Expected-Rq-Timeout-Ms"] = []string{strconv.FormatInt(expected.Milliseconds(), 10)}
+		h["X-Envoy-Expected-Rq-Timeout-Ms"] = millisValue(expected.Milliseconds())
 	} else {
 		delete(h, "X-Envoy-Expected-Rq-Timeout-Ms")
 	}
@@ -212,10 +216,78 @@ func (x *exchange) armTimeout() {
 	if x.timeout <= 0 {
 		return
 	}
-	x.armed.Do(func() {
-		x.timer = time.AfterFunc(x.timeout, func() { x.cancel(errRouteTimeout) })
-	})
+	x.armed.Do(func() { x.timer = startRouteTimer(x) })
 }
+
+// routeTimer is a route timeout's timer, pooled so that a request does not
+// allocate a timer and its callback. A timer whose callback may have run
+// is never reused.
+type routeTimer struct {
+	t *time.Timer
+	x atomic.Pointer[exchange]
+}
+
+var routeTimers = sync.Pool{New: func() any {
+	rt := &routeTimer{}
+	rt.t = time.AfterFunc(time.Hour, rt.fire)
+	rt.t.Stop()
+	return rt
+}}
+
+func startRouteTimer(x *exchange) *routeTimer {
+	rt := routeTimers.Get().(*routeTimer)
+	rt.x.Store(x)
+	rt.t.Reset(x.timeout)
+	return rt
+}
+
+func (rt *routeTimer) fire() {
+	if x := rt.x.Load(); x != nil {
+		x.cancel(errRouteTimeout)
+	}
+}
+
+// stop stops the timer; release stops it and, when its callback cannot
+// run any more, returns it to the pool.
+func (rt *routeTimer) stop() bool { return rt.t.Stop() }
+
+func (rt *routeTimer) release() {
+	if rt.stop() {
+		rt.x.Store(nil)
+		routeTimers.Put(rt)
+	}
+}
+
+// millisValue is a header value of ms milliseconds. The last one is kept:
+// the requests of a route share their timeout, so the value (a slice no
+// one changes in place, header mutations replace values) is shared too.
+func millisValue(ms int64) []string {
+	if ms >= 0 && ms < int64(len(smallMillis)) {
+		return smallMillis[ms]
+	}
+	if v := lastMillis.Load(); v != nil && v.ms == ms {
+		return v.value
+	}
+	v := &millisHeader{ms: ms, value: []string{strconv.FormatInt(ms, 10)}}
+	lastMillis.Store(v)
+	return v.value
+}
+
+type millisHeader struct {
+	ms    int64
+	value []string
+}
+
+var lastMillis atomic.Pointer[millisHeader]
+
+// smallMillis are the values of x-envoy-upstream-service-time that most
+// responses get.
+var smallMillis = func() (t [128][]string) {
+	for i := range t {
+		t[i] = []string{strconv.Itoa(i)}
+	}
+	return t
+}()
 
 func (x *exchange) touch() {
 	if x.idle != nil {

@@ -8,10 +8,11 @@ import (
 	"strings"
 )
 
-// outRequest is the upstream request of one try. Header and Trailer are
-// shared with the downstream request, which the router owns by now.
-func outRequest(ctx context.Context, r *http.Request, path, authority string, body io.ReadCloser) *http.Request {
-	u := &url.URL{Scheme: "http", Host: authority}
+// outRequest is the upstream request of one try, with u (filled in here)
+// as its URL. Header and Trailer are shared with the downstream request,
+// which the router owns by now.
+func outRequest(ctx context.Context, r *http.Request, u *url.URL, path, authority string, body io.ReadCloser) *http.Request {
+	*u = url.URL{Scheme: "http", Host: authority}
 	p, q, hasQuery := strings.Cut(path, "?")
 	if strings.HasPrefix(p, "//") {
 		u.Path = p // Opaque may not start with "//"
@@ -19,7 +20,8 @@ func outRequest(ctx context.Context, r *http.Request, path, authority string, bo
 		u.Opaque = p
 	}
 	u.RawQuery, u.ForceQuery = q, hasQuery && q == ""
-	out := &http.Request{
+	// Built on the stack: WithContext makes the one copy that escapes.
+	out := http.Request{
 		Method:        r.Method,
 		URL:           u,
 		Proto:         "HTTP/1.1",

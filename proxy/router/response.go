@@ -31,7 +31,7 @@ func (x *exchange) respond(resp *http.Response, host *cluster.Host, start time.T
 	removeHopByHop(dh, false, false)
 	x.tg.ResponseHeaders.Apply(dh, info)
 	if !x.rt.suppressEnvoyHeaders {
-		dh["X-Envoy-Upstream-Service-Time"] = []string{strconv.FormatInt(time.Since(start).Milliseconds(), 10)}
+		dh["X-Envoy-Upstream-Service-Time"] = millisValue(time.Since(start).Milliseconds())
 	}
 	if x.route.IncludeAttemptCountInResponse {
 		dh["X-Envoy-Attempt-Count"] = []string{strconv.Itoa(attempt)}

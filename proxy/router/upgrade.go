@@ -22,7 +22,7 @@ func (x *exchange) proxyUpgrade() {
 	}
 	x.info.UpstreamHost = host.String()
 	x.info.Attempts = 1
-	out := outRequest(x.ctx, x.r, x.path, x.authorityFor(host), x.r.Body)
+	out := outRequest(x.ctx, x.r, &x.url, x.path, x.authorityFor(host), x.r.Body)
 	x.st.RqTotal.Inc()
 	x.st.RqActive.Inc()
 	resp, upConn, upBuf, err := host.Pool().Upgrade(out)
@@ -61,7 +61,7 @@ func (x *exchange) proxyUpgrade() {
 
 func (x *exchange) stopTimers() {
 	if x.timer != nil {
-		x.timer.Stop()
+		x.timer.stop()
 	}
 	if x.idle != nil {
 		x.idle.Stop()
