@@ -48,6 +48,9 @@ type ConnectionManager struct {
 	handler   http.Handler // the HTTP filter chain, router last
 	accessLog network.AccessLogger
 	drainTime time.Duration
+	// serverValue is the Server header value, shared by every response
+	// (see valueHTTP).
+	serverValue []string
 
 	h1 http1.ServerConfig
 	// h2 serves HTTP/2 connections; hs is its base config, whose Shutdown
@@ -73,11 +76,12 @@ func newConnectionManager(s settings, env *network.Env) *ConnectionManager {
 	}
 	scope := stats.HTTPScope(store, s.statPrefix)
 	cm := &ConnectionManager{
-		s:         s,
-		scope:     scope,
-		st:        newStats(scope),
-		drainTime: env.Drain(),
-		conns:     map[net.Conn]struct{}{},
+		s:           s,
+		scope:       scope,
+		st:          newStats(scope),
+		drainTime:   env.Drain(),
+		conns:       map[net.Conn]struct{}{},
+		serverValue: []string{s.serverName},
 	}
 	cm.streams.New = func() any { return newStream(cm) }
 	cm.h1 = http1.ServerConfig{

@@ -32,6 +32,15 @@ func isInternal(a netip.Addr) bool {
 	return false
 }
 
+// Header values the manager sets on most requests, shared rather than
+// allocated per request: a value slice is never changed in place (header
+// mutations replace or append to it, and its capacity is its length).
+var (
+	valueHTTP  = []string{"http"}
+	valueHTTPS = []string{"https"}
+	valueTrue  = []string{"true"}
+)
+
 // prepare applies the connection manager's request rules before routing:
 // h2c upgrades, HTTP/1.0 host, x-forwarded-for and -proto, x-envoy-internal,
 // x-request-id. It returns a status to answer locally, or 0.
@@ -54,19 +63,19 @@ func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int
 			info.DownstreamRemote = info.DownstreamDirect
 		}
 	}
-	scheme := "http"
+	scheme := valueHTTP
 	if info.DownstreamTLS != nil {
-		scheme = "https"
+		scheme = valueHTTPS
 	}
 	if cm.s.useRemoteAddress {
-		h.Set("X-Forwarded-Proto", scheme)
+		h["X-Forwarded-Proto"] = scheme
 		if internal {
-			h.Set("X-Envoy-Internal", "true")
+			h["X-Envoy-Internal"] = valueTrue
 		} else {
-			h.Del("X-Envoy-Internal")
+			delete(h, "X-Envoy-Internal")
 		}
-	} else if h.Get("X-Forwarded-Proto") == "" {
-		h.Set("X-Forwarded-Proto", scheme)
+	} else if v := h["X-Forwarded-Proto"]; len(v) == 0 || v[0] == "" {
+		h["X-Forwarded-Proto"] = scheme
 	}
 
 	if cm.s.generateRequestID {

@@ -70,10 +70,10 @@ func (rw *responseWriter) setServer() {
 	h := rw.w.Header()
 	switch rw.st.cm.s.serverHeader {
 	case hcmv3.HttpConnectionManager_OVERWRITE:
-		h.Set("Server", rw.st.cm.s.serverName)
+		h["Server"] = rw.st.cm.serverValue
 	case hcmv3.HttpConnectionManager_APPEND_IF_ABSENT:
-		if h.Get("Server") == "" {
-			h.Set("Server", rw.st.cm.s.serverName)
+		if v := h["Server"]; len(v) == 0 || v[0] == "" {
+			h["Server"] = rw.st.cm.serverValue
 		}
 	}
 }

@@ -113,11 +113,14 @@ type ClientConn struct {
 	mu    sync.Mutex
 	state uint8     // ccIdle, ccBusy, ccUpgraded, ccDead
 	ex    *exchange // the exchange in progress
+	// abortFn is abortExchange, bound once rather than per exchange.
+	abortFn func()
 }
 
 // NewClientConn wraps an established connection. cfg may be nil.
 func NewClientConn(conn net.Conn, cfg *ClientConfig) *ClientConn {
 	cc := &ClientConn{conn: conn, maxHeadBytes: defaultMaxHeadBytes}
+	cc.abortFn = cc.abortExchange
 	if cfg != nil {
 		cc.onRelease = cfg.Release
 		cc.preserveCase = cfg.PreserveCase

@@ -49,7 +49,7 @@ func (cc *ClientConn) roundTrip(req *http.Request) (*http.Response, error) {
 		return nil, ctxError(ctx)
 	}
 	if ctx.Done() != nil {
-		ex.stop = context.AfterFunc(ctx, ex.abort)
+		ex.stop = context.AfterFunc(ctx, cc.abortFn)
 	}
 
 	f, err := requestFraming(req)

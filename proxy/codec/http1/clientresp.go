@@ -143,7 +143,8 @@ func (ex *exchange) setBody(resp *http.Response, hc HeaderCase) (*http.Response,
 	h := resp.Header
 	http10 := resp.ProtoMinor == 0
 	code := resp.StatusCode
-	b := &responseBody{ex: ex, hc: hc}
+	b := &ex.rb
+	b.ex, b.hc = ex, hc
 	var f framing
 	switch {
 	case code == http.StatusSwitchingProtocols, req.Method == http.MethodConnect && code/100 == 2:

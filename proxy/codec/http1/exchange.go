@@ -16,7 +16,8 @@ type exchange struct {
 	cc        *ClientConn
 	req       *http.Request
 	br        *bufio.Reader
-	body      *responseBody
+	body      *responseBody // rb once the final response arrived
+	rb        responseBody
 	stop      func() bool // stops the context watcher
 	writeDone chan struct{}
 
@@ -26,6 +27,22 @@ type exchange struct {
 	released bool
 	aborted  bool  // by the request's context
 	bodyErr  error // reading the request body failed
+}
+
+// abortExchange runs when the context of the request in progress is done.
+// The watcher is stopped before its exchange is released, and one that
+// fired makes the connection unusable, so the exchange found here is the
+// one whose context ended; nil when it was released meanwhile (then the
+// connection is closed already, or is closed again to no effect).
+func (cc *ClientConn) abortExchange() {
+	cc.mu.Lock()
+	ex := cc.ex
+	cc.mu.Unlock()
+	if ex == nil {
+		cc.conn.Close()
+		return
+	}
+	ex.abort()
 }
 
 // abort runs when the request's context is done: closing the connection

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 )
@@ -19,8 +20,9 @@ type response struct {
 	req    *http.Request
 	body   *requestBody // nil without a body
 	cancel context.CancelCauseFunc
-	header http.Header
-	hc     HeaderCase // case of the response header names (SetHeaderCase)
+	header http.Header // the connection's, cleared for every request
+	hc     HeaderCase  // case of the response header names (SetHeaderCase)
+	url    url.URL     // the request's URL, allocated with the response
 	bw     *bufio.Writer
 
 	status      int  // final status; 0 until WriteHeader

@@ -39,6 +39,7 @@ type serverConn struct {
 	onProtoErr     func(int, error)
 
 	hp       headParser
+	header   http.Header // the response header map, reused by each request
 	hijacked bool
 	// strayReader: a goroutine the handler left behind may still be
 	// reading the request body, so br must not be recycled.

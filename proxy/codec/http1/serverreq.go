@@ -90,12 +90,14 @@ func internMethod(m string) string {
 // parseTarget turns the request-target into a URL: origin-form, "*" for
 // OPTIONS, absolute-form (its authority then wins over Host, RFC 9112
 // §3.2.2), or authority-form for CONNECT only.
-func parseTarget(method, target string) (u *url.URL, authority string, err error) {
+// The origin-form URL is filled in u, which the caller provides so that
+// the usual request allocates no URL of its own.
+func parseTarget(method, target string, u *url.URL) (_ *url.URL, authority string, err error) {
 	switch {
 	case target[0] == '/':
 		if strings.IndexByte(target, '%') < 0 {
 			// Nothing to unescape: build the URL without url.Parse.
-			u = &url.URL{Path: target}
+			*u = url.URL{Path: target}
 			if i := strings.IndexByte(target, '?'); i >= 0 {
 				u.Path, u.RawQuery = target[:i], target[i+1:]
 				u.ForceQuery = u.RawQuery == ""
@@ -107,12 +109,14 @@ func parseTarget(method, target string) (u *url.URL, authority string, err error
 		if method != http.MethodOptions {
 			return nil, "", errTarget
 		}
-		return &url.URL{Path: "*"}, "", nil
+		*u = url.URL{Path: "*"}
+		return u, "", nil
 	case method == http.MethodConnect:
 		if strings.ContainsAny(target, "/?@") || strings.IndexByte(target, ':') < 0 {
 			return nil, "", errTarget
 		}
-		return &url.URL{Host: target}, target, nil
+		*u = url.URL{Host: target}
+		return u, target, nil
 	default:
 		u, err = url.ParseRequestURI(target)
 		if err == nil && (u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
@@ -185,7 +189,8 @@ func (sc *serverConn) readRequest() (*response, error) {
 	start, hc := hp.build(h)
 	method := internMethod(start[:rl.methodEnd])
 	target := start[rl.targetOff:rl.targetEnd]
-	u, authority, err := parseTarget(method, target)
+	w := &response{sc: sc, http10: rl.minor == 0}
+	u, authority, err := parseTarget(method, target, &w.url)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +248,14 @@ func (sc *serverConn) readRequest() (*response, error) {
 		expect = rl.minor == 1 && f.kind != bodyNone
 	}
 
-	w := &response{sc: sc, req: req, cancel: cancel, header: make(http.Header), http10: rl.minor == 0}
+	w.req, w.cancel = req, cancel
+	// The connection's one header map serves each response in turn.
+	if sc.header == nil {
+		sc.header = make(http.Header)
+	} else {
+		clear(sc.header)
+	}
+	w.header = sc.header
 	switch f.kind {
 	case bodyNone:
 		req.Body = http.NoBody

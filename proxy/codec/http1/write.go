@@ -90,17 +90,24 @@ func writeField(bw *bufio.Writer, hc HeaderCase, key, value string) {
 }
 
 func writeContentLength(bw *bufio.Writer, hc HeaderCase, n int64) {
-	var b [20]byte
 	bw.WriteString(wireName(hc, "Content-Length"))
 	bw.WriteString(": ")
-	bw.Write(strconv.AppendInt(b[:0], n, 10))
+	writeInt(bw, n, 10)
 	bw.WriteString("\r\n")
+}
+
+// writeInt writes n in base, formatted in the writer's own buffer (a
+// scratch array would escape through bw.Write and cost an allocation).
+func writeInt(bw *bufio.Writer, n int64, base int) {
+	if bw.Available() < 20 {
+		bw.Flush()
+	}
+	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), n, base))
 }
 
 // writeChunk writes p as one chunk.
 func writeChunk(bw *bufio.Writer, p []byte) error {
-	var b [20]byte
-	bw.Write(strconv.AppendInt(b[:0], int64(len(p)), 16))
+	writeInt(bw, int64(len(p)), 16)
 	bw.WriteString("\r\n")
 	bw.Write(p)
 	_, err := bw.WriteString("\r\n")
@@ -165,7 +172,6 @@ func writeStatusLine(bw *bufio.Writer, http10 bool, code int) {
 	} else {
 		bw.WriteString("HTTP/1.1 ")
 	}
-	var b [3]byte
-	bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+	writeInt(bw, int64(code), 10)
 	bw.WriteString(" \r\n")
 }
