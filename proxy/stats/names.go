@@ -1,5 +1,7 @@
 package stats
 
+import "strings"
+
 // exposition is a stat's Prometheus identity, computed once at creation so
 // that a scrape only copies bytes.
 type exposition struct {
@@ -42,23 +44,45 @@ func appendLabels(b []byte, tags []Tag) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		for j := 0; j < len(t.Name); j++ {
-			b = append(b, promChar(t.Name[j]))
-		}
+		b = appendPromChars(b, t.Name)
 		b = append(b, `="`...)
-		for j := 0; j < len(t.Value); j++ {
-			switch c := t.Value[j]; c {
-			case '\\':
-				b = append(b, `\\`...)
-			case '"':
-				b = append(b, `\"`...)
-			case '\n':
-				b = append(b, `\n`...)
-			default:
-				b = append(b, c)
-			}
-		}
+		b = appendEscaped(b, t.Value)
 		b = append(b, '"')
 	}
 	return b
+}
+
+// appendPromChars appends s with every character Prometheus does not
+// allow in a name turned into '_'.
+func appendPromChars(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if promChar(s[i]) != s[i] {
+			for j := 0; j < len(s); j++ {
+				b = append(b, promChar(s[j]))
+			}
+			return b
+		}
+	}
+	return append(b, s...)
+}
+
+// appendEscaped appends a label value escaped as the text format requires:
+// backslash, double quote and newline.
+func appendEscaped(b []byte, s string) []byte {
+	for {
+		i := strings.IndexAny(s, "\\\"\n")
+		if i < 0 {
+			return append(b, s...)
+		}
+		b = append(b, s[:i]...)
+		switch s[i] {
+		case '\\':
+			b = append(b, `\\`...)
+		case '"':
+			b = append(b, `\"`...)
+		default:
+			b = append(b, `\n`...)
+		}
+		s = s[i+1:]
+	}
 }
