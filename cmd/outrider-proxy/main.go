@@ -113,6 +113,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	// Signals are caught from here on: one that arrives while the server
+	// starts is acted on once it is up, instead of killing the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	srv := server.New(opts)
 	if err := srv.Start(context.Background()); err != nil {
 		fmt.Fprintln(stderr, "outrider-proxy: cannot start:")
@@ -129,15 +134,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer ports.Close()
 	}
-	return lifecycle(srv, log)
+	return lifecycle(srv, sigs, log)
 }
 
 // lifecycle waits for signals: SIGHUP reloads, SIGTERM/SIGINT drain and
 // exit, a second SIGTERM/SIGINT exits at once, /quitquitquit exits.
-func lifecycle(srv *server.Server, log *slog.Logger) int {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+func lifecycle(srv *server.Server, sigs <-chan os.Signal, log *slog.Logger) int {
 	for {
 		select {
 		case <-srv.Quit():
