@@ -70,9 +70,10 @@ func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 	defer m.mu.Unlock()
 	old := *m.clusters.Load()
 	next := make(map[string]*Cluster, len(pbs))
+	var dg digester
 	for i, pb := range pbs {
-		name := pb.GetName()
-		d := digestOf(pb)
+		name := all[i].name // the translation's copy: the proto may go
+		d := dg.of(pb)
 		if c, ok := old[name]; ok && c.digest.same(d) {
 			m.dropWarming(name) // back to the serving config
 			next[name] = c

@@ -3,6 +3,7 @@ package cluster
 import (
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -75,9 +76,13 @@ func translate(pb *clusterv3.Cluster, p config.Path, errs *config.Errors) *setti
 		// load balancing, no %CLUSTER_METADATA%).
 		rejectUnsupported(errs, md, p.Field("metadata"), "filter_metadata")
 	}
+	// Strings kept from the proto are copied (own): a decoded string
+	// shares its memory span with the decoder's garbage and would keep
+	// the whole span resident for as long as the cluster lives.
+	name := own(pb.GetName())
 	s := &settings{
-		name:            pb.GetName(),
-		statName:        pb.GetName(),
+		name:            name,
+		statName:        name,
 		kind:            pb.GetType(),
 		connectTimeout:  durationOr(pb.GetConnectTimeout(), defaultConnectTimeout),
 		dnsRefresh:      durationOr(pb.GetDnsRefreshRate(), defaultDNSRefreshRate),
@@ -89,7 +94,7 @@ func translate(pb *clusterv3.Cluster, p config.Path, errs *config.Errors) *setti
 		errs.Addf(p.Field("name"), "cluster: name is required")
 	}
 	if pb.GetAltStatName() != "" {
-		s.statName = pb.GetAltStatName()
+		s.statName = own(pb.GetAltStatName())
 	}
 	if s.dnsRefresh <= 0 {
 		errs.Addf(p.Field("dns_refresh_rate"), "cluster: dns_refresh_rate must be positive")
@@ -224,14 +229,14 @@ func translateLbEndpoint(lbe *endpointv3.LbEndpoint, kind clusterv3.Cluster_Disc
 	if sa.GetPortValue() == 0 || sa.GetPortValue() > math.MaxUint16 {
 		errs.Addf(sp.Field("port_value"), "cluster: port_value %d is out of range", sa.GetPortValue())
 	}
-	e.host, e.port = sa.GetAddress(), uint16(sa.GetPortValue())
+	e.host, e.port = own(sa.GetAddress()), uint16(sa.GetPortValue())
 	if kind == clusterv3.Cluster_STATIC {
 		if _, err := netip.ParseAddr(e.host); err != nil {
 			errs.Addf(sp.Field("address"), "cluster: STATIC endpoint %q is not an IP address", e.host)
 			return e, false
 		}
 	}
-	e.hostname = ep.GetHostname()
+	e.hostname = own(ep.GetHostname())
 	e.health = lbe.GetHealthStatus()
 	if e.health == corev3.HealthStatus_DEGRADED {
 		errs.Addf(p.Field("health_status"), "cluster: health_status DEGRADED is not supported")
@@ -355,3 +360,6 @@ func durationOr(d *durationpb.Duration, def time.Duration) time.Duration {
 	}
 	return d.AsDuration()
 }
+
+// own copies s out of the proto it came from (see translate).
+func own(s string) string { return strings.Clone(s) }

@@ -266,7 +266,7 @@ func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, 
 	}
 	switch cs := ra.GetClusterSpecifier().(type) {
 	case *routev3.RouteAction_Cluster:
-		r.Cluster = cs.Cluster
+		r.Cluster = own(cs.Cluster)
 		checkCluster(cs.Cluster, p.Field("cluster"))
 	case *routev3.RouteAction_ClusterHeader:
 		r.ClusterHeader = http.CanonicalHeaderKey(cs.ClusterHeader)
@@ -285,7 +285,7 @@ func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, 
 				cp.Field("response_headers_to_add"), cp.Field("response_headers_to_remove"), errs)
 			w := cw.GetWeight().GetValue()
 			r.weightTotal += uint64(w)
-			r.Weighted = append(r.Weighted, WeightedCluster{Name: cw.GetName(), Weight: w,
+			r.Weighted = append(r.Weighted, WeightedCluster{Name: own(cw.GetName()), Weight: w,
 				RequestHeaders:  chain(vh.mostSpecificWins, append([]*headerOps{req}, reqLevels...)...),
 				ResponseHeaders: chain(vh.mostSpecificWins, append([]*headerOps{resp}, respLevels...)...)})
 		}
@@ -299,7 +299,7 @@ func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, 
 		if r.match.kind == pathRegex {
 			errs.Addf(p.Field("prefix_rewrite"), "route: prefix_rewrite cannot be used with a safe_regex match")
 		}
-		r.PrefixRewrite, r.hasPrefixRewrite = pr, true
+		r.PrefixRewrite, r.hasPrefixRewrite = own(pr), true
 	}
 	if rr := ra.GetRegexRewrite(); rr != nil {
 		rp := p.Field("regex_rewrite")
@@ -310,7 +310,7 @@ func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, 
 	}
 	switch hr := ra.GetHostRewriteSpecifier().(type) {
 	case *routev3.RouteAction_HostRewriteLiteral:
-		r.HostRewrite = hr.HostRewriteLiteral
+		r.HostRewrite = own(hr.HostRewriteLiteral)
 	case *routev3.RouteAction_AutoHostRewrite:
 		r.AutoHostRewrite = hr.AutoHostRewrite.GetValue()
 	}
