@@ -124,7 +124,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, indent(err.Error()))
 		return 1
 	}
-	releaseConfigMemory()
 	if f.sidecar.enabled {
 		ports, err := listenSidecarPorts(sc, srv)
 		if err != nil {
@@ -134,6 +133,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer ports.Close()
 	}
+	releaseConfigMemory()
 	return lifecycle(srv, sigs, log)
 }
 

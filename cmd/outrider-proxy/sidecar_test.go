@@ -128,9 +128,10 @@ func TestTheSidecarBinaryServesItsPortsAndDrainsOnSIGTERM(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if code := get("http://127.0.0.1:" + ports[3] + "/healthz/ready"); code != 200 {
-		t.Fatalf("/healthz/ready: %d", code)
-	}
+	// The health and metrics ports open just after the admin API turns LIVE.
+	waitFor(t, "/healthz/ready to answer 200", func() bool {
+		return get("http://127.0.0.1:"+ports[3]+"/healthz/ready") == 200
+	})
 	if code := get("http://127.0.0.1:" + ports[4] + "/stats/prometheus"); code != 200 {
 		t.Fatalf("/stats/prometheus: %d", code)
 	}
