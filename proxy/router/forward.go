@@ -219,12 +219,18 @@ func (x *exchange) armTimeout() {
 	x.armed.Do(func() { x.timer = startRouteTimer(x) })
 }
 
-// routeTimer is a route timeout's timer, pooled so that a request does not
-// allocate a timer and its callback. A timer whose callback may have run
-// is never reused.
+// routeTimer is a route timeout's timer, pooled so that a request neither
+// allocates a timer nor resets and stops one: the timer stays armed across
+// the exchanges that use it in turn, and when it fires it checks the
+// deadline of the exchange it now serves, firing again later if that is
+// not reached (requests of a route share their timeout, so each deadline
+// is later than the last and the timer rarely needs resetting).
 type routeTimer struct {
-	t *time.Timer
-	x atomic.Pointer[exchange]
+	t   *time.Timer
+	mu  sync.Mutex
+	x   *exchange // the exchange served; nil when released
+	at  int64     // x's deadline (monotime)
+	due int64     // when t fires (monotime); 0 when it is not armed
 }
 
 var routeTimers = sync.Pool{New: func() any {
@@ -236,27 +242,54 @@ var routeTimers = sync.Pool{New: func() any {
 
 func startRouteTimer(x *exchange) *routeTimer {
 	rt := routeTimers.Get().(*routeTimer)
-	rt.x.Store(x)
-	rt.t.Reset(x.timeout)
+	at := monotime() + int64(x.timeout)
+	rt.mu.Lock()
+	rt.x, rt.at = x, at
+	if rt.due == 0 || rt.due > at {
+		rt.due = at
+		rt.t.Reset(x.timeout)
+	}
+	rt.mu.Unlock()
 	return rt
 }
 
 func (rt *routeTimer) fire() {
-	if x := rt.x.Load(); x != nil {
-		x.cancel(errRouteTimeout)
+	rt.mu.Lock()
+	rt.due = 0
+	x := rt.x
+	if x == nil {
+		rt.mu.Unlock()
+		return
 	}
+	if left := rt.at - monotime(); left > 0 {
+		rt.due = rt.at
+		rt.t.Reset(time.Duration(left))
+		rt.mu.Unlock()
+		return
+	}
+	rt.x = nil
+	rt.mu.Unlock()
+	x.cancel(errRouteTimeout)
 }
 
-// stop stops the timer; release stops it and, when its callback cannot
-// run any more, returns it to the pool.
-func (rt *routeTimer) stop() bool { return rt.t.Stop() }
+// stop ends the timeout of the exchange served; release does and returns
+// the timer to the pool.
+func (rt *routeTimer) stop() {
+	rt.mu.Lock()
+	rt.x = nil
+	rt.mu.Unlock()
+}
 
 func (rt *routeTimer) release() {
-	if rt.stop() {
-		rt.x.Store(nil)
-		routeTimers.Put(rt)
-	}
+	rt.stop()
+	routeTimers.Put(rt)
 }
+
+// epoch anchors monotime.
+var epoch = time.Now()
+
+// monotime is a monotonic clock reading in nanoseconds.
+func monotime() int64 { return int64(time.Since(epoch)) }
 
 // millisValue is a header value of ms milliseconds. The last one is kept:
 // the requests of a route share their timeout, so the value (a slice no

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/outrider-mesh/outrider/proxy/codec/http1"
@@ -21,7 +22,14 @@ type h1Conn struct {
 	tls      *streaminfo.TLS
 	cc       *http1.ClientConn
 	requests uint32
-	timer    *time.Timer // idle timeout while in p.idle
+	// The idle timeout's timer stays armed while the connection is used
+	// and idle in turn; when it fires it closes the connection only if it
+	// has been idle long enough, and otherwise fires again later, so that
+	// a request neither stops nor resets it. idleSince and armed are
+	// guarded by p.mu; idleSince is 0 while the connection is in use.
+	timer     *time.Timer
+	idleSince int64 // monotime
+	armed     bool
 }
 
 func (p *Pool) roundTripH1(req *http.Request) (*http.Response, error) {
@@ -101,10 +109,8 @@ func (p *Pool) getH1(req *http.Request, fresh bool) (*h1Conn, error) {
 			c := p.idle[n-1]
 			p.idle[n-1] = nil
 			p.idle = p.idle[:n-1]
+			c.idleSince = 0
 			p.mu.Unlock()
-			if c.timer != nil && !c.timer.Stop() {
-				continue // the idle timer fired and is closing it
-			}
 			return c, nil
 		}
 		if err := ticket.enter(); err != nil {
@@ -176,10 +182,14 @@ func (c *h1Conn) release(reusable bool) {
 		return
 	}
 	if d := p.opts.IdleTimeout; d > 0 {
-		if c.timer == nil {
-			c.timer = time.AfterFunc(d, c.idleTimeout)
-		} else {
-			c.timer.Reset(d)
+		c.idleSince = monotime()
+		if !c.armed {
+			c.armed = true
+			if c.timer == nil {
+				c.timer = time.AfterFunc(d, c.idleTimeout)
+			} else {
+				c.timer.Reset(d)
+			}
 		}
 	}
 	p.idle = append(p.idle, c)
@@ -190,18 +200,42 @@ func (c *h1Conn) release(reusable bool) {
 func (c *h1Conn) idleTimeout() {
 	p := c.p
 	p.mu.Lock()
-	for i, ic := range p.idle {
-		if ic == c {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			break
-		}
+	c.armed = false
+	if c.idleSince == 0 {
+		p.mu.Unlock() // in use: the next release arms the timer again
+		return
 	}
+	i := slices.Index(p.idle, c)
+	if i < 0 {
+		p.mu.Unlock() // drained or closed meanwhile
+		return
+	}
+	if left := int64(p.opts.IdleTimeout) - (monotime() - c.idleSince); left > 0 {
+		c.armed = true
+		c.timer.Reset(time.Duration(left))
+		p.mu.Unlock()
+		return
+	}
+	p.idle = slices.Delete(p.idle, i, i+1)
 	p.mu.Unlock()
 	p.stats.CxIdleTimeout.Inc()
 	c.close()
 }
 
-func (c *h1Conn) close() { c.cc.Close() }
+// epoch anchors monotime.
+var epoch = time.Now()
+
+// monotime is a monotonic clock reading in nanoseconds.
+func monotime() int64 { return int64(time.Since(epoch)) }
+
+func (c *h1Conn) close() {
+	if c.timer != nil {
+		// An armed timer would keep a closed connection for the idle
+		// timeout (an hour by default).
+		c.timer.Stop()
+	}
+	c.cc.Close()
+}
 
 // Upgrade sends an upgrade request (websocket) over HTTP/1.1 on a
 // connection of its own. On 101 Switching Protocols it returns the raw
