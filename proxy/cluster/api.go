@@ -183,7 +183,7 @@ func (c *Cluster) Pick(lb *LBContext) (*Host, error) {
 // failure.ErrOverflow (wrapped with the cause).
 func (c *Cluster) DialTCP(ctx context.Context, h *Host) (net.Conn, error) {
 	h.touch()
-	conn, _, err := c.dialer.DialSecure(ctx, h.addr, &h.stats, nil)
+	conn, _, err := c.busy().dialer.DialSecure(ctx, h.addr, &h.stats, nil)
 	if err != nil {
 		return nil, err
 	}

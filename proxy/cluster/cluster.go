@@ -23,9 +23,12 @@ type Cluster struct {
 	name   string
 	digest digest // of its configuration, to tell an unchanged cluster on Update
 	s      *settings
-	stats  Stats
-	dialer upstream.Dialer
-	limits upstream.Limits // &pending, &requests
+	stats  *clusterStats
+	// traffic holds what the first request makes (busy): the traffic
+	// stats and the dialer. Most clusters of a large mesh never get one.
+	traffic      atomic.Pointer[traffic]
+	trafficStats stats.Lazy[trafficStats]
+	limits       upstream.Limits // &pending, &requests
 	// The circuit breakers' thresholds. retries is max_retries: the router
 	// takes a unit per retry.
 	pending, requests, retries, conns upstream.Limit
@@ -52,29 +55,52 @@ var warmAtStart = func() chan struct{} {
 
 func newCluster(d digest, s *settings, store *stats.Store) *Cluster {
 	c := &Cluster{name: s.name, digest: d, s: s}
-	c.stats.init(store, s.statName)
-	st := c.stats.clusterStats
+	sc := stats.ClusterScope(store, s.statName)
+	c.stats = stats.NewBlock[clusterStats](sc)
+	c.trafficStats = stats.NewLazyBlock[trafficStats](sc)
 	// track_remaining adds the remaining_* gauges; without it they are nil.
 	var remCx, remPending, remRq, remRetries *stats.BlockGauge
 	if s.thresholds.trackRemaining {
-		r := stats.NewBlock[remainingStats](stats.ClusterScope(store, s.statName))
+		r := stats.NewBlock[remainingStats](sc)
 		remCx, remPending, remRq, remRetries = &r.Cx, &r.Pending, &r.Rq, &r.Retries
 	}
-	t := s.thresholds
+	t, st := s.thresholds, c.stats
 	c.pending.Init(t.maxPending, &st.RqPendingOpen, remPending)
 	c.requests.Init(t.maxRequests, &st.RqOpen, remRq)
 	c.retries.Init(t.maxRetries, &st.RqRetryOpen, remRetries)
 	c.conns.Init(t.maxConnections, &st.CxOpen, remCx)
 	c.limits = upstream.Limits{Pending: &c.pending, Requests: &c.requests}
-	c.dialer = upstream.Dialer{
-		Timeout: s.connectTimeout,
-		Source:  s.source,
-		Conns:   &c.conns,
-		Stats:   &st.Stats,
-		TLS:     s.tls,
-	}
 	c.hosts.Store(c.newHostSet(nil))
 	return c
+}
+
+// traffic is what a cluster needs once it carries requests or
+// connections.
+type traffic struct {
+	stats  Stats
+	dialer upstream.Dialer
+}
+
+// busy returns the cluster's traffic state, making it the first time.
+func (c *Cluster) busy() *traffic {
+	if t := c.traffic.Load(); t != nil {
+		return t
+	}
+	ts := c.trafficStats.Get()
+	t := &traffic{
+		stats: Stats{clusterStats: c.stats, trafficStats: ts, scope: c.trafficStats.Scope()},
+		dialer: upstream.Dialer{
+			Timeout: c.s.connectTimeout,
+			Source:  c.s.source,
+			Conns:   &c.conns,
+			Stats:   &ts.Stats,
+			TLS:     c.s.tls,
+		},
+	}
+	if !c.traffic.CompareAndSwap(nil, t) {
+		return c.traffic.Load() // another request made it first
+	}
+	return t
 }
 
 // start begins endpoint discovery.
@@ -152,7 +178,10 @@ func (c *Cluster) Hosts() []*Host {
 }
 
 // Stats are the cluster's stats.
-func (c *Cluster) Stats() *Stats { return &c.stats }
+//
+// The first call allocates the traffic stats: call it when the cluster
+// carries a request.
+func (c *Cluster) Stats() *Stats { return &c.busy().stats }
 
 // RetryLimit is the max_retries circuit breaker: the router takes a unit
 // for each retry and gives it back when the retry ends.
@@ -244,7 +273,7 @@ func (h *Host) Pool() *upstream.Pool {
 		return p
 	}
 	c := h.c
-	if !h.pool.CompareAndSwap(nil, upstream.NewPool(h.addr, &c.dialer, &c.s.http, c.limits, &h.stats)) {
+	if !h.pool.CompareAndSwap(nil, upstream.NewPool(h.addr, &c.busy().dialer, &c.s.http, c.limits, &h.stats)) {
 		return h.pool.Load() // another request made it first
 	}
 	// drain sets drained before it looks for the pool, this stored the

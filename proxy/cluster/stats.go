@@ -11,23 +11,37 @@ import (
 // (cluster.<name>.upstream_rq_total, …). The router updates the request
 // stats; the pools update the connection and pending ones.
 //
-// They are a stats block (stats.NewBlock): values only, named when
+// They are stats blocks (stats.NewBlock): values only, named when
 // exposed, so that a cluster's ~50 stats cost a few hundred bytes and
-// thousands of clusters stay cheap. Every one is listed, at zero until
-// used, as Envoy lists an unused cluster's stats.
+// thousands of clusters stay cheap. The traffic stats, most of them, are
+// allocated with the cluster's first request (stats.NewLazyBlock). Every
+// one is listed, at zero until used, as Envoy lists an unused cluster's
+// stats.
 type Stats struct {
 	*clusterStats
-	store    *stats.Store
-	statName string
+	*trafficStats
+	scope stats.Scope
 	// codes are upstream_rq_<code> and upstream_rq_<class>xx, created with
 	// the first response: named stats that appear on use, as in Envoy.
 	codes atomic.Pointer[stats.StatusCounters]
 }
 
-// clusterStats is the block every cluster has.
+// clusterStats are the stats every cluster writes when it starts.
 type clusterStats struct {
-	upstream.Stats
 	breakerStats
+
+	MembershipTotal   stats.BlockGauge   `stats:"membership_total"`
+	MembershipHealthy stats.BlockGauge   `stats:"membership_healthy"`
+	MembershipChange  stats.BlockCounter `stats:"membership_change"`
+	LbHealthyPanic    stats.BlockCounter `stats:"lb_healthy_panic"`
+	UpdateAttempt     stats.BlockCounter `stats:"update_attempt"`
+	UpdateSuccess     stats.BlockCounter `stats:"update_success"`
+	UpdateFailure     stats.BlockCounter `stats:"update_failure"`
+}
+
+// trafficStats are the stats of requests and connections.
+type trafficStats struct {
+	upstream.Stats
 
 	RqTotal              stats.BlockCounter   `stats:"upstream_rq_total"`
 	RqActive             stats.BlockGauge     `stats:"upstream_rq_active"`
@@ -43,13 +57,6 @@ type clusterStats struct {
 	RqTxReset            stats.BlockCounter   `stats:"upstream_rq_tx_reset"`
 	RqCancelled          stats.BlockCounter   `stats:"upstream_rq_cancelled"`
 	RqTime               stats.BlockHistogram `stats:"upstream_rq_time"` // milliseconds
-	MembershipTotal      stats.BlockGauge     `stats:"membership_total"`
-	MembershipHealthy    stats.BlockGauge     `stats:"membership_healthy"`
-	MembershipChange     stats.BlockCounter   `stats:"membership_change"`
-	LbHealthyPanic       stats.BlockCounter   `stats:"lb_healthy_panic"`
-	UpdateAttempt        stats.BlockCounter   `stats:"update_attempt"`
-	UpdateSuccess        stats.BlockCounter   `stats:"update_success"`
-	UpdateFailure        stats.BlockCounter   `stats:"update_failure"`
 }
 
 // breakerStats are the default priority's circuit-breaker gauges: 1 while
@@ -70,11 +77,6 @@ type remainingStats struct {
 	Retries stats.BlockGauge `stats:"circuit_breakers.default.remaining_retries"`
 }
 
-func (s *Stats) init(store *stats.Store, statName string) {
-	s.clusterStats = stats.NewBlock[clusterStats](stats.ClusterScope(store, statName))
-	s.store, s.statName = store, statName
-}
-
 // RecordStatus counts one upstream response code in upstream_rq_<code>
 // and upstream_rq_<class>xx.
 func (s *Stats) RecordStatus(code int) {
@@ -82,7 +84,7 @@ func (s *Stats) RecordStatus(code int) {
 	if c == nil {
 		// Racing first responses may make two; the store gives both the
 		// same counters, so either may be kept.
-		s.codes.CompareAndSwap(nil, stats.NewStatusCounters(stats.ClusterScope(s.store, s.statName), "upstream_rq"))
+		s.codes.CompareAndSwap(nil, stats.NewStatusCounters(s.scope, "upstream_rq"))
 		c = s.codes.Load()
 	}
 	c.Record(code)

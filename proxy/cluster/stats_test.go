@@ -82,3 +82,33 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("output differs from %s (run go test -update if the change is intended):\n%s", path, got)
 	}
 }
+
+func TestAClusterAllocatesItsTrafficStatsWithItsFirstRequest(t *testing.T) {
+	m, store := newManager(t, statsClusters)
+	c := m.Get("backend")
+	var before bytes.Buffer
+	if err := store.WriteText(&before, stats.Query{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.traffic.Load() != nil {
+		t.Fatal("a cluster that carried nothing holds traffic state")
+	}
+	h, err := c.Pick(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Pool()
+	if c.traffic.Load() == nil {
+		t.Fatal("a pool was made without the cluster's traffic state")
+	}
+	if c.Stats().RqTotal.Value() != 0 || c.Stats() != c.Stats() {
+		t.Error("the traffic stats are not one zeroed set")
+	}
+	var after bytes.Buffer
+	if err := store.WriteText(&after, stats.Query{}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before.Bytes(), after.Bytes()) {
+		t.Errorf("allocating the traffic stats changed /stats:\n%s\nwas\n%s", after.String(), before.String())
+	}
+}

@@ -29,9 +29,17 @@ import (
 // BlockCounter is a counter in a block. The zero value is ready to use.
 type BlockCounter struct{ v atomic.Uint64 }
 
-func (c *BlockCounter) Inc()          { c.v.Add(1) }
-func (c *BlockCounter) Add(n uint64)  { c.v.Add(n) }
-func (c *BlockCounter) Value() uint64 { return c.v.Load() }
+func (c *BlockCounter) Inc()         { c.v.Add(1) }
+func (c *BlockCounter) Add(n uint64) { c.v.Add(n) }
+
+// Value is the count; zero for a nil counter (a lazy block's, not yet
+// allocated).
+func (c *BlockCounter) Value() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.v.Load()
+}
 
 // BlockGauge is a gauge in a block. The zero value is ready to use.
 type BlockGauge struct {
@@ -47,14 +55,21 @@ func (g *BlockGauge) markUsed() {
 	}
 }
 
-func (g *BlockGauge) Inc()         { g.markUsed(); g.v.Add(1) }
-func (g *BlockGauge) Dec()         { g.markUsed(); g.v.Add(-1) }
-func (g *BlockGauge) Add(n int64)  { g.markUsed(); g.v.Add(n) }
-func (g *BlockGauge) Set(n int64)  { g.markUsed(); g.v.Store(n) }
-func (g *BlockGauge) Value() int64 { return g.v.Load() }
+func (g *BlockGauge) Inc()        { g.markUsed(); g.v.Add(1) }
+func (g *BlockGauge) Dec()        { g.markUsed(); g.v.Add(-1) }
+func (g *BlockGauge) Add(n int64) { g.markUsed(); g.v.Add(n) }
+func (g *BlockGauge) Set(n int64) { g.markUsed(); g.v.Store(n) }
+
+// Value is the gauge's value; zero for a nil gauge (see BlockCounter).
+func (g *BlockGauge) Value() int64 {
+	if g == nil {
+		return 0
+	}
+	return g.v.Load()
+}
 
 // Used reports whether the gauge was ever written (Envoy's ?usedonly).
-func (g *BlockGauge) Used() bool { return g.used.Load() }
+func (g *BlockGauge) Used() bool { return g != nil && g.used.Load() }
 
 // NewBlock returns the block of type T under sc, creating it the first
 // time: later calls with the same scope and type return the same block, so
@@ -70,47 +85,108 @@ func (g *BlockGauge) Used() bool { return g.used.Load() }
 // working as a view of the block's stat. Scope.Counter and friends return
 // such a view for a name a block holds.
 func NewBlock[T any](sc Scope) *T {
-	sch := schemaOf(reflect.TypeFor[T]())
+	return (*T)(register[T](sc, false).load())
+}
+
+// NewLazyBlock is NewBlock for stats that most instances never move: the
+// block's values are allocated by the first Get. Until then its stats are
+// listed all the same, at zero and unused, as Envoy lists them. A large
+// mesh's clusters mostly carry no traffic from a given sidecar, and their
+// traffic stats are most of what a cluster costs.
+func NewLazyBlock[T any](sc Scope) Lazy[T] {
+	return Lazy[T]{b: register[T](sc, true)}
+}
+
+// Lazy is a block made by NewLazyBlock.
+type Lazy[T any] struct{ b *block }
+
+// Get returns the block's values, allocating them the first time.
+func (l Lazy[T]) Get() *T { return (*T)(l.b.load()) }
+
+// Scope is the scope the block was registered under.
+func (l Lazy[T]) Scope() Scope { return l.b.scope }
+
+// register finds or creates the block of type T under sc; a lazy one has
+// no values yet.
+func register[T any](sc Scope, lazy bool) *block {
+	sch := schemaOf[T]()
 	st := sc.store
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for b := st.blocks[sc.prefix]; b != nil; b = b.next {
 		if b.schema == sch {
-			return (*T)(b.base)
+			return b
 		}
 	}
-	v := new(T)
-	b := &block{scope: sc, schema: sch, base: unsafe.Pointer(v)}
+	b := &block{scope: sc, schema: sch}
 	b.scope.promPrefix = st.intern(sc.promPrefix)
+	if !lazy {
+		b.base.Store((*byte)(sch.alloc()))
+	}
 	b.next = st.blocks[sc.prefix]
 	st.blocks[sc.prefix] = b
 	st.adopt(b)
 	st.gen++
-	return v
+	return b
 }
 
 // block is the store's record of one registered block.
 type block struct {
 	scope  Scope
 	schema *schema
-	base   unsafe.Pointer // the *T NewBlock returned
-	next   *block         // another block with the same prefix
+	// base is the *T of the values; nil for a lazy block until its first
+	// Get, when every stat reads as zero and unused.
+	base atomic.Pointer[byte]
+	next *block // another block with the same prefix
 	// reset marks counters that ResetCounters zeroed while they were
 	// non-zero, so that ?usedonly keeps listing them; nil until then.
 	// Written under the store's mutex.
 	reset atomic.Pointer[[]bool]
 }
 
+// load returns the block's values, allocating those of a lazy block.
+func (b *block) load() unsafe.Pointer {
+	if p := b.base.Load(); p != nil {
+		return unsafe.Pointer(p)
+	}
+	b.base.CompareAndSwap(nil, (*byte)(b.schema.alloc()))
+	return unsafe.Pointer(b.base.Load())
+}
+
+// The stat of entry e, or nil while a lazy block has no values.
 func (b *block) counter(e *entry) *BlockCounter {
-	return (*BlockCounter)(unsafe.Add(b.base, e.offset))
+	if p := b.base.Load(); p != nil {
+		return (*BlockCounter)(unsafe.Add(unsafe.Pointer(p), e.offset))
+	}
+	return nil
 }
 
 func (b *block) gauge(e *entry) *BlockGauge {
-	return (*BlockGauge)(unsafe.Add(b.base, e.offset))
+	if p := b.base.Load(); p != nil {
+		return (*BlockGauge)(unsafe.Add(unsafe.Pointer(p), e.offset))
+	}
+	return nil
 }
 
 func (b *block) histogram(e *entry) *BlockHistogram {
-	return (*BlockHistogram)(unsafe.Add(b.base, e.offset))
+	if p := b.base.Load(); p != nil {
+		return (*BlockHistogram)(unsafe.Add(unsafe.Pointer(p), e.offset))
+	}
+	return nil
+}
+
+// The stats of entry e, allocating a lazy block's values: for callers
+// that may write.
+func (b *block) counterCell(e *entry) *BlockCounter {
+	return (*BlockCounter)(unsafe.Add(b.load(), e.offset))
+}
+
+func (b *block) gaugeCell(e *entry) *BlockGauge {
+	return (*BlockGauge)(unsafe.Add(b.load(), e.offset))
+}
+
+func (b *block) histogramCell(e *entry) *BlockHistogram {
+	return (*BlockHistogram)(unsafe.Add(b.load(), e.offset))
 }
 
 // used reports whether the stat of entry i was ever written.
@@ -139,6 +215,7 @@ func (b *block) meta(i int) Meta {
 
 // schema is the layout of one block type: its stats sorted by name.
 type schema struct {
+	alloc   func() unsafe.Pointer // a new, zero T
 	entries []entry
 	byName  map[string]int
 	// Entry indexes in name order, by kind; scalars are counters and
@@ -160,14 +237,15 @@ var (
 	kindOf      = map[reflect.Type]Type{counterType: Counters, gaugeType: Gauges, histType: Histograms}
 )
 
-func schemaOf(t reflect.Type) *schema {
+func schemaOf[T any]() *schema {
+	t := reflect.TypeFor[T]()
 	if s, ok := schemas.Load(t); ok {
 		return s.(*schema)
 	}
 	if t.Kind() != reflect.Struct {
 		panic(fmt.Sprintf("stats: block type %s is not a struct", t))
 	}
-	s := &schema{byName: map[string]int{}}
+	s := &schema{byName: map[string]int{}, alloc: func() unsafe.Pointer { return unsafe.Pointer(new(T)) }}
 	s.walk(t, 0)
 	sort.Slice(s.entries, func(i, j int) bool { return s.entries[i].name < s.entries[j].name })
 	for i, e := range s.entries {
@@ -239,7 +317,7 @@ func (s *Store) adopt(b *block) {
 		switch e.kind {
 		case Counters:
 			if c, ok := s.counters[string(buf)]; ok {
-				cell := b.counter(e)
+				cell := b.counterCell(e)
 				cell.v.Store(c.Value())
 				c.cell.Store(cell)
 				delete(s.counters, c.Name)
@@ -247,7 +325,7 @@ func (s *Store) adopt(b *block) {
 			}
 		case Gauges:
 			if g, ok := s.gauges[string(buf)]; ok {
-				cell := b.gauge(e)
+				cell := b.gaugeCell(e)
 				cell.v.Store(g.Value())
 				if g.Used() {
 					cell.used.Store(true)
@@ -258,7 +336,7 @@ func (s *Store) adopt(b *block) {
 			}
 		default:
 			if h, ok := s.histograms[string(buf)]; ok {
-				cell := b.histogram(e)
+				cell := b.histogramCell(e)
 				cell.d.Store(h.cell.Load().d.Load())
 				h.cell.Store(cell)
 				delete(s.histograms, h.Name)

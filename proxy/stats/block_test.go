@@ -312,3 +312,46 @@ func countLines(t *testing.T, st *Store, name string) int {
 	}
 	return n
 }
+
+func TestALazyBlockIsListedAtZeroUntilItsFirstGet(t *testing.T) {
+	lazy := NewStore()
+	l := NewLazyBlock[testBlock](ClusterScope(lazy, "backend"))
+	eager := NewStore()
+	NewBlock[testBlock](ClusterScope(eager, "backend"))
+	for _, q := range []Query{{}, {UsedOnly: true}} {
+		var want, got bytes.Buffer
+		if err := eager.WritePrometheus(&want, q); err != nil {
+			t.Fatal(err)
+		}
+		if err := lazy.WritePrometheus(&got, q); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("an untouched lazy block lists\n%s\nan eager one\n%s", got.String(), want.String())
+		}
+	}
+	if l.b.base.Load() != nil {
+		t.Fatal("listing the stats allocated the lazy block's values")
+	}
+	b := l.Get()
+	b.RqTotal.Inc()
+	if l.Get() != b || NewBlock[testBlock](ClusterScope(lazy, "backend")) != b {
+		t.Error("the lazy block's values were allocated twice")
+	}
+	var out bytes.Buffer
+	if err := lazy.WriteText(&out, Query{UsedOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "cluster.backend.upstream_rq_total: 1\n"; out.String() != want {
+		t.Errorf("used stats:\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestANamedLookupOfALazyBlockStatAllocatesTheBlock(t *testing.T) {
+	st := NewStore()
+	l := NewLazyBlock[testBlock](ClusterScope(st, "backend"))
+	ClusterScope(st, "backend").Counter("upstream_rq_total").Add(2)
+	if got := l.Get().RqTotal.Value(); got != 2 {
+		t.Errorf("upstream_rq_total = %d, want the 2 added through the view", got)
+	}
+}

@@ -86,24 +86,29 @@ func (h *BlockHistogram) Record(v uint64) {
 
 // Used reports whether a value was ever recorded.
 func (h *BlockHistogram) Used() bool {
-	d := h.d.Load()
+	d := h.data()
 	return d != nil && d.count.Load() != 0
+}
+
+// data is the buckets; nil before the first value, or for a nil histogram
+// (a lazy block's, not yet allocated).
+func (h *BlockHistogram) data() *histogramData {
+	if h == nil {
+		return nil
+	}
+	return h.d.Load()
 }
 
 // Snapshot returns cumulative bucket counts (one per DefaultBuckets bound,
 // then +Inf), the sum and the count.
 func (h *BlockHistogram) Snapshot() (cumulative []uint64, sum, count uint64) {
 	cumulative = make([]uint64, bucketCount)
-	count = h.cumulative(cumulative)
-	if d := h.d.Load(); d != nil {
-		sum = d.sum.Load()
-	}
-	return cumulative, sum, count
+	return cumulative, h.sum(), h.cumulative(cumulative)
 }
 
 // sum is the sum of recorded values.
 func (h *BlockHistogram) sum() uint64 {
-	if d := h.d.Load(); d != nil {
+	if d := h.data(); d != nil {
 		return d.sum.Load()
 	}
 	return 0
@@ -113,7 +118,7 @@ func (h *BlockHistogram) sum() uint64 {
 // total is taken from the buckets, not from the count, so that a concurrent
 // Record cannot make the +Inf bucket disagree with _count.
 func (h *BlockHistogram) cumulative(dst []uint64) uint64 {
-	d := h.d.Load()
+	d := h.data()
 	if d == nil {
 		clear(dst)
 		return 0
@@ -128,7 +133,7 @@ func (h *BlockHistogram) cumulative(dst []uint64) uint64 {
 
 // flush starts a new interval.
 func (h *BlockHistogram) flush() {
-	if d := h.d.Load(); d != nil {
+	if d := h.data(); d != nil {
 		for i := range d.counts {
 			d.interval[i].Store(d.counts[i].Load())
 		}
@@ -138,7 +143,7 @@ func (h *BlockHistogram) flush() {
 // intervalCumulative fills dst with the cumulative counts recorded since the
 // last flush and returns their total.
 func (h *BlockHistogram) intervalCumulative(dst []uint64) uint64 {
-	d := h.d.Load()
+	d := h.data()
 	if d == nil {
 		clear(dst)
 		return 0

@@ -124,7 +124,7 @@ func (sc Scope) CounterAs(name, promName string, tags ...Tag) *Counter {
 	if b, i := st.findBlock(m.Name, Counters); b != nil {
 		c.Meta = b.meta(i)
 		c.expo = newExposition(c.Meta)
-		c.cell.Store(b.counter(&b.schema.entries[i]))
+		c.cell.Store(b.counterCell(&b.schema.entries[i]))
 		st.views[viewKey{m.Name, Counters}] = c
 		return c
 	}
@@ -154,7 +154,7 @@ func (sc Scope) GaugeAs(name, promName string, tags ...Tag) *Gauge {
 	if b, i := st.findBlock(m.Name, Gauges); b != nil {
 		g.Meta = b.meta(i)
 		g.expo = newExposition(g.Meta)
-		g.cell.Store(b.gauge(&b.schema.entries[i]))
+		g.cell.Store(b.gaugeCell(&b.schema.entries[i]))
 		st.views[viewKey{m.Name, Gauges}] = g
 		return g
 	}
@@ -182,7 +182,7 @@ func (sc Scope) HistogramAs(name, promName string, tags ...Tag) *Histogram {
 	}
 	if b, i := st.findBlock(m.Name, Histograms); b != nil {
 		h := newHistogram(b.meta(i))
-		h.cell.Store(b.histogram(&b.schema.entries[i]))
+		h.cell.Store(b.histogramCell(&b.schema.entries[i]))
 		st.views[viewKey{m.Name, Histograms}] = h
 		return h
 	}
@@ -246,7 +246,8 @@ func (s *Store) ResetCounters() {
 			reset = *r
 		}
 		for _, i := range b.schema.counters {
-			if b.counter(&b.schema.entries[i]).v.Swap(0) == 0 {
+			c := b.counter(&b.schema.entries[i])
+			if c == nil || c.v.Swap(0) == 0 {
 				continue
 			}
 			if reset == nil {
@@ -269,7 +270,7 @@ func (s *Store) Each(counter func(*Counter), gauge func(*Gauge), hist func(*Hist
 		eachMerged(v.counters, v.blocks, Counters, func(c *Counter) { counter(c) }, func(b *block, i int) {
 			c := &Counter{Meta: b.meta(i)}
 			c.expo = newExposition(c.Meta)
-			c.cell.Store(b.counter(&b.schema.entries[i]))
+			c.cell.Store(b.counterCell(&b.schema.entries[i]))
 			counter(c)
 		})
 	}
@@ -277,14 +278,14 @@ func (s *Store) Each(counter func(*Counter), gauge func(*Gauge), hist func(*Hist
 		eachMerged(v.gauges, v.blocks, Gauges, func(g *Gauge) { gauge(g) }, func(b *block, i int) {
 			g := &Gauge{Meta: b.meta(i)}
 			g.expo = newExposition(g.Meta)
-			g.cell.Store(b.gauge(&b.schema.entries[i]))
+			g.cell.Store(b.gaugeCell(&b.schema.entries[i]))
 			gauge(g)
 		})
 	}
 	if hist != nil {
 		eachMerged(v.histograms, v.blocks, Histograms, func(h *Histogram) { hist(h) }, func(b *block, i int) {
 			h := newHistogram(b.meta(i))
-			h.cell.Store(b.histogram(&b.schema.entries[i]))
+			h.cell.Store(b.histogramCell(&b.schema.entries[i]))
 			hist(h)
 		})
 	}
