@@ -14,8 +14,9 @@ import (
 )
 
 // Validate checks a decoded Bootstrap the way Load does: every set field
-// must be in the supported subset, Envoy's own constraints (the generated
-// ValidateAll) must hold, and so must the cross-field rules Envoy enforces
+// must be in the supported subset, Envoy's own constraints (its
+// protoc-gen-validate rules, pgv.go) must hold, and so must the cross-field
+// rules Envoy enforces
 // at load. It returns nil or a config.Errors naming every problem. Load
 // calls it; call it directly for a Bootstrap that did not come from a file.
 func Validate(b *bootstrapv3.Bootstrap) error {
@@ -31,6 +32,7 @@ type validation struct {
 	unsupported Errors // the allowlist walk (always reported)
 	invalid     Errors // PGV and cross-field rules (reported outside dropped)
 	dropped     []Path
+	pgvRules    *ruleCache // protoc-gen-validate rules read so far (pgv.go)
 }
 
 func (v *validation) run(b *bootstrapv3.Bootstrap) {
