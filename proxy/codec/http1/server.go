@@ -54,6 +54,14 @@ type serverConn struct {
 	mu      sync.Mutex
 	closing atomic.Bool
 	idle    bool
+	// The idle timeout is a timer that stays armed across requests and,
+	// when it fires, closes the connection only if it has waited for a
+	// request for idleTimeout (else it fires again later): a request costs
+	// no deadline changes. Guarded by mu.
+	idleTimer   *time.Timer
+	idleSince   int64 // monotime when the wait began
+	idleArmed   bool
+	idleExpired bool // the timer interrupted the wait
 
 	// The background read watches for the client going away while the
 	// handler runs, once the request body has been read. It starts only
@@ -108,6 +116,7 @@ func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Hand
 	stop := context.AfterFunc(ctx, sc.shutdown)
 	defer stop()
 	err = sc.serve()
+	sc.stopIdleTimer()
 	if sc.hijacked {
 		return nil // the hijacker owns conn and br now
 	}
@@ -145,23 +154,31 @@ func (sc *serverConn) shutdown() {
 // returns false when the connection should close quietly.
 func (sc *serverConn) waitForRequest() bool {
 	if sc.br.Buffered() == 0 {
-		deadline := noDeadline
-		if sc.idleTimeout > 0 {
-			deadline = time.Now().Add(sc.idleTimeout)
-		}
-		sc.setReadDeadline(deadline)
+		sc.setReadDeadline(noDeadline)
 		sc.mu.Lock()
 		if sc.closing.Load() {
 			sc.mu.Unlock()
 			return false
 		}
 		sc.idle = true
+		if sc.idleTimeout > 0 {
+			sc.idleSince = monotime()
+			if !sc.idleArmed {
+				sc.idleArmed = true
+				if sc.idleTimer == nil {
+					sc.idleTimer = time.AfterFunc(sc.idleTimeout, sc.idleFired)
+				} else {
+					sc.idleTimer.Reset(sc.idleTimeout)
+				}
+			}
+		}
 		sc.mu.Unlock()
 		_, err := sc.br.Peek(1)
 		sc.mu.Lock()
 		sc.idle = false
+		expired := sc.idleExpired
 		sc.mu.Unlock()
-		if err != nil {
+		if err != nil || expired {
 			return false
 		}
 	}
@@ -175,6 +192,42 @@ func (sc *serverConn) waitForRequest() bool {
 	sc.setReadDeadline(deadline)
 	return true
 }
+
+// idleFired runs when the idle timer fires: a connection that has waited
+// for a request for idleTimeout is interrupted (and closes quietly); one
+// that waited less is checked again when the rest of the timeout has
+// passed; one serving a request arms the timer again when it next waits.
+func (sc *serverConn) idleFired() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.idleArmed = false
+	if !sc.idle || sc.idleExpired {
+		return
+	}
+	if left := int64(sc.idleTimeout) - (monotime() - sc.idleSince); left > 0 {
+		sc.idleArmed = true
+		sc.idleTimer.Reset(time.Duration(left))
+		return
+	}
+	sc.idleExpired = true
+	sc.conn.SetReadDeadline(aLongTimeAgo)
+}
+
+// stopIdleTimer stops the idle timer when the connection ends, so that it
+// does not keep the connection until it fires.
+func (sc *serverConn) stopIdleTimer() {
+	sc.mu.Lock()
+	if sc.idleTimer != nil {
+		sc.idleTimer.Stop()
+	}
+	sc.mu.Unlock()
+}
+
+// epoch anchors monotime.
+var epoch = time.Now()
+
+// monotime is a monotonic clock reading in nanoseconds.
+func monotime() int64 { return int64(time.Since(epoch)) }
 
 func (sc *serverConn) setReadDeadline(t time.Time) {
 	if t.IsZero() && !sc.rdSet {
