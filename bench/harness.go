@@ -22,6 +22,8 @@ type path struct {
 	name string
 	// proc is the proxy on the path; nil for the direct path and pods.
 	proc *peers.Process
+	// bin is proc's executable.
+	bin string
 	// pids are the proxies the path's CPU time and memory are charged
 	// to: proc's, or both sidecars'; none for a direct path.
 	pids []int
@@ -41,6 +43,7 @@ type harness struct {
 	backend  *backend.Backend
 	up       peers.Upstreams
 	proxyBin string
+	baseBin  string
 	versions map[string]string
 	paths    []path
 	procs    []*peers.Process
@@ -67,6 +70,13 @@ func newHarness(o *options) (*harness, error) {
 	if rev, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		h.versions["outrider"] += " (checkout " + strings.TrimSpace(string(rev)) + ")"
 	}
+	if o.baseline != "" {
+		if h.baseBin, err = h.buildBaseline(o.baseline); err != nil {
+			h.close()
+			return nil, err
+		}
+		h.versions[baselinePath] = version(h.baseBin, "--version") + " (" + o.baseline + ")"
+	}
 	if h.backend, err = backend.Start(backend.Options{BodySize: o.bodySize}); err != nil {
 		h.close()
 		return nil, err
@@ -89,6 +99,27 @@ func (h *harness) build(name, pkg string) (string, error) {
 	fmt.Fprintf(os.Stderr, "bench: building %s\n", pkg)
 	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, out)
+	}
+	return bin, nil
+}
+
+// buildBaseline returns the --baseline binary: the file it names, or
+// outrider-proxy built from that git revision in a scratch worktree.
+func (h *harness) buildBaseline(rev string) (string, error) {
+	if st, err := os.Stat(rev); err == nil && !st.IsDir() {
+		return filepath.Abs(rev)
+	}
+	dir := filepath.Join(h.tmp, "baseline-src")
+	if out, err := exec.Command("git", "worktree", "add", "--detach", dir, rev).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("--baseline %s: not a file, and git worktree add: %w\n%s", rev, err, out)
+	}
+	defer exec.Command("git", "worktree", "remove", "--force", dir).Run()
+	bin := filepath.Join(h.tmp, "outrider-proxy-base")
+	fmt.Fprintf(os.Stderr, "bench: building outrider-proxy at %s\n", rev)
+	build := exec.Command("go", "build", "-o", bin, "./cmd/outrider-proxy")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build --baseline %s: %w\n%s", rev, err, out)
 	}
 	return bin, nil
 }
@@ -162,11 +193,15 @@ func (h *harness) startPaths() error {
 			h.paths = append(h.paths, path{name: name, http1: h.up.HTTP.String(), h2: h.up.HTTP.String(), grpc: h.up.GRPC.String(), tcp: h.up.TCP.String(), received: h.backend.Received})
 			continue
 		}
-		kind := peers.Kind(name)
-		if !knownKind(kind) {
-			return fmt.Errorf("unknown path %q (direct, outrider, haproxy, nginx)", name)
+		kind, bin := peers.Kind(name), ""
+		switch {
+		case name == baselinePath && h.baseBin != "":
+			kind, bin = peers.Outrider, h.baseBin
+		case knownKind(kind):
+			bin = h.binaryFor(kind)
+		default:
+			return fmt.Errorf("unknown path %q (direct, outrider, haproxy, nginx; %s with --baseline)", name, baselinePath)
 		}
-		bin := h.binaryFor(kind)
 		if bin == "" {
 			continue
 		}
@@ -174,7 +209,9 @@ func (h *harness) startPaths() error {
 		if err != nil {
 			return err
 		}
-		h.paths = append(h.paths, h.proxyPath(p))
+		pa := h.proxyPath(p)
+		pa.name, pa.bin = name, bin
+		h.paths = append(h.paths, pa)
 	}
 	return nil
 }
@@ -271,7 +308,7 @@ func (h *harness) memory(idle map[string]report.ProxyMemory) (*report.Memory, er
 		pm := idle[p.name]
 		pm.Path = p.name
 		for _, n := range h.o.sizes {
-			proc, err := h.start(p.proc.Kind, n, h.binaryFor(p.proc.Kind))
+			proc, err := h.start(p.proc.Kind, n, p.bin)
 			if err != nil {
 				return nil, fmt.Errorf("memory with %d services: %w", n, err)
 			}

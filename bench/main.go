@@ -18,6 +18,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/outrider-mesh/outrider/bench/report"
 )
 
 func main() {
@@ -40,6 +42,7 @@ type options struct {
 	out        string
 	name       string
 	proxyBin   string
+	baseline   string
 	bodySize   int
 	pin        bool
 	loadCPU    int
@@ -63,6 +66,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.out, "out", "bench/results", "directory for <date>-<machine>.md and .json; empty writes none")
 	fs.StringVar(&o.name, "machine", "", "machine name in the result file names (default: the host name)")
 	fs.StringVar(&o.proxyBin, "proxy", "", "outrider-proxy binary (default: built from this checkout)")
+	fs.StringVar(&o.baseline, "baseline", "", "also measure another outrider-proxy, a binary or a git revision of this checkout, as path "+baselinePath+" (before/after ratios in one run)")
 	fs.IntVar(&o.bodySize, "body-size", 1024, "response body size in bytes")
 	fs.BoolVar(&o.pin, "pin", true, "pin the proxies to --proxy-cpu and this process (load and backend) to --load-cpu")
 	fs.IntVar(&o.loadCPU, "load-cpu", 0, "CPU for the load generator and the backend")
@@ -92,6 +96,9 @@ func parse(args []string) (*options, error) {
 		return nil, fmt.Errorf("--pods %q: want on, off or auto", *pods)
 	}
 	o.paths = strings.Split(*paths, ",")
+	if o.baseline != "" && !contains(o.paths, baselinePath) {
+		o.paths = insertAfter(o.paths, report.Outrider, baselinePath)
+	}
 	if *scenarios != "all" {
 		o.scenarios = strings.Split(*scenarios, ",")
 	}
@@ -109,6 +116,28 @@ func parse(args []string) (*options, error) {
 		o.warmup = 2 * time.Second
 	}
 	return o, nil
+}
+
+// baselinePath is the path through the --baseline build of outrider-proxy.
+const baselinePath = "outrider-base"
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// insertAfter puts s after the first after in list, or at its end.
+func insertAfter(list []string, after, s string) []string {
+	for i, v := range list {
+		if v == after {
+			return append(list[:i+1], append([]string{s}, list[i+1:]...)...)
+		}
+	}
+	return append(list, s)
 }
 
 func or(v, def int) int {

@@ -122,3 +122,26 @@ func TestAQuickRunWritesTheTablesAndTheJSON(t *testing.T) {
 		t.Errorf("%d targets judged, want 6", len(r.Targets))
 	}
 }
+
+func TestABaselineIsMeasuredRightAfterOutrider(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "no baseline", args: nil, want: "direct,outrider,haproxy,nginx"},
+		{name: "after outrider", args: []string{"--baseline", "HEAD~1"}, want: "direct,outrider,outrider-base,haproxy,nginx"},
+		{name: "at the end without outrider", args: []string{"--baseline", "HEAD~1", "--paths", "direct,haproxy"}, want: "direct,haproxy,outrider-base"},
+		{name: "where the paths put it", args: []string{"--baseline", "HEAD~1", "--paths", "outrider-base,direct,outrider"}, want: "outrider-base,direct,outrider"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parse(tc.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(o.paths, ","); got != tc.want {
+				t.Errorf("paths %s; want %s", got, tc.want)
+			}
+		})
+	}
+}
