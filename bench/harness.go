@@ -97,7 +97,9 @@ func newHarness(o *options) (*harness, error) {
 func (h *harness) build(name, pkg string) (string, error) {
 	bin := filepath.Join(h.tmp, name)
 	fmt.Fprintf(os.Stderr, "bench: building %s\n", pkg)
-	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
+	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, out)
 	}
 	return bin, nil
@@ -118,6 +120,7 @@ func (h *harness) buildBaseline(rev string) (string, error) {
 	fmt.Fprintf(os.Stderr, "bench: building outrider-proxy at %s\n", rev)
 	build := exec.Command("go", "build", "-o", bin, "./cmd/outrider-proxy")
 	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build --baseline %s: %w\n%s", rev, err, out)
 	}

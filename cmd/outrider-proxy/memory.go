@@ -8,4 +8,7 @@ import "runtime/debug"
 // process holds that peak until the runtime's background scavenger gives
 // it back, minutes later, and a sidecar's RSS would grow with the size of
 // the mesh far beyond what it uses. One collection per load.
-func releaseConfigMemory() { debug.FreeOSMemory() }
+func releaseConfigMemory() {
+	debug.FreeOSMemory()
+	dropStartupPages()
+}
