@@ -39,8 +39,13 @@ func (s *Snapshot) Bootstrap() (*bootstrapv3.Bootstrap, error) {
 }
 
 // Node is the bootstrap's node (id, cluster), kept decoded: /server_info
-// reads it.
-func (s *Snapshot) Node() *corev3.Node { return s.node }
+// reads it. Nil for a nil Snapshot (nothing loaded yet).
+func (s *Snapshot) Node() *corev3.Node {
+	if s == nil {
+		return nil
+	}
+	return s.node
+}
 
 // DumpAt renders the bootstrap as DumpAt does.
 func (s *Snapshot) DumpAt(loaded time.Time) ([]byte, error) {

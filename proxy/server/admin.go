@@ -10,7 +10,6 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 
 	"github.com/outrider-mesh/outrider/proxy/admin"
-	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/version"
 )
 
@@ -47,7 +46,7 @@ func (s *Server) startAdmin(b *bootstrapv3.Bootstrap) error {
 		},
 		HealthCheckChanged: func(failed bool) { s.healthFailed.Store(failed) },
 		ConfigDump: func() ([]byte, error) {
-			return config.DumpAt(s.current.Load(), time.Unix(0, s.loadedAt.Load()))
+			return s.current.Load().DumpAt(time.Unix(0, s.loadedAt.Load()))
 		},
 		Clusters:       s.writeClusters,
 		Listeners:      s.writeListeners,
@@ -109,6 +108,7 @@ func (s *Server) writeListeners(w io.Writer, asJSON bool) {
 // serverInfo is /server_info, in Envoy's shape plus the pod identity.
 func (s *Server) serverInfo() any {
 	hostname, _ := os.Hostname()
+	node := s.current.Load().Node()
 	info := map[string]any{
 		"version":              version.String(),
 		"state":                s.State().String(),
@@ -116,7 +116,7 @@ func (s *Server) serverInfo() any {
 		"uptime_current_epoch": fmt.Sprintf("%ds", int(time.Since(s.start).Seconds())),
 		"uptime_all_epochs":    fmt.Sprintf("%ds", int(time.Since(s.start).Seconds())),
 		"command_line_options": map[string]any{"argv": s.opts.CommandLine, "drain_time": s.opts.DrainTime.String(), "config_path": s.opts.ConfigPath},
-		"node":                 map[string]any{"id": s.current.Load().GetNode().GetId(), "cluster": s.current.Load().GetNode().GetCluster()},
+		"node":                 map[string]any{"id": node.GetId(), "cluster": node.GetCluster()},
 		"hostname":             hostname,
 	}
 	if len(s.opts.Identity) > 0 {

@@ -83,7 +83,9 @@ type Server struct {
 
 	state        atomic.Int32
 	healthFailed atomic.Bool
-	current      atomic.Pointer[bootstrapv3.Bootstrap]
+	// current is the running bootstrap in wire form: decoded, it would
+	// cost ten times as much for as long as it runs (see config.Snapshot).
+	current atomic.Pointer[config.Snapshot]
 	// loadedAt is when current was applied (unix nanoseconds), for
 	// /config_dump's last_updated.
 	loadedAt atomic.Int64
@@ -214,20 +216,36 @@ func (s *Server) load() (*bootstrapv3.Bootstrap, error) {
 func (s *Server) apply(b *bootstrapv3.Bootstrap) error {
 	sr := b.GetStaticResources()
 	root := config.Path("static_resources")
+	snap, err := config.NewSnapshot(b)
+	if err != nil {
+		return err
+	}
 	if err := s.clusters.Update(sr.GetClusters(), root.Field("clusters")); err != nil {
 		return err
 	}
 	if err := s.listeners.Apply(sr.GetListeners(), root.Field("listeners")); err != nil {
-		if old := s.current.Load(); old != nil {
-			if rerr := s.clusters.Update(old.GetStaticResources().GetClusters(), root.Field("clusters")); rerr != nil {
-				s.log.Error("server: restoring previous clusters failed", "err", rerr)
-			}
-		}
+		s.restoreClusters(root.Field("clusters"))
 		return err
 	}
 	s.loadedAt.Store(time.Now().UnixNano())
-	s.current.Store(b)
+	s.current.Store(snap)
 	return nil
+}
+
+// restoreClusters puts the running configuration's clusters back after a
+// new configuration's listeners were refused.
+func (s *Server) restoreClusters(p config.Path) {
+	old := s.current.Load()
+	if old == nil {
+		return
+	}
+	b, err := old.Bootstrap()
+	if err == nil {
+		err = s.clusters.Update(b.GetStaticResources().GetClusters(), p)
+	}
+	if err != nil {
+		s.log.Error("server: restoring previous clusters failed", "err", err)
+	}
 }
 
 // Reload reads the configuration again and swaps it in. An invalid
