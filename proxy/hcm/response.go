@@ -156,3 +156,12 @@ func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.w }
 
 var _ = failure.Flags(0)
+
+// CanCancelRequest tells the router that CancelRequest works: it may end
+// the request's own context with its timeouts instead of deriving one.
+func (rw *responseWriter) CanCancelRequest() bool { return true }
+
+// CancelRequest ends the context of the request this stream serves with
+// cause. The caller must not call it once its handler has returned: the
+// stream then serves another request.
+func (rw *responseWriter) CancelRequest(cause error) { rw.st.cancelWith(cause) }

@@ -120,11 +120,11 @@ func (x *exchange) try(host *cluster.Host, attempt int) (*http.Response, error) 
 	if x.route.IncludeAttemptCount {
 		x.r.Header["X-Envoy-Attempt-Count"] = []string{strconv.Itoa(attempt)}
 	}
-	u := &x.url
+	u, out := &x.url, &x.out
 	if attempt > 1 {
-		u = new(url.URL)
+		u, out = new(url.URL), new(http.Request)
 	}
-	out := outRequest(ctx, x.r, u, x.path, x.authorityFor(host), body)
+	outRequest(out, ctx, x.r, u, x.path, x.authorityFor(host), body)
 	x.st.RqTotal.Inc()
 	x.st.RqActive.Inc()
 	resp, err := host.Pool().RoundTrip(out)
@@ -151,11 +151,11 @@ func (x *exchange) classify(tryCtx context.Context, err error, host *cluster.Hos
 		return failure.ErrUpstreamTimeout.With(err)
 	case errors.Is(cause, errIdleTimeout):
 		return failure.ErrStreamIdleTimeout.With(err)
-	case x.r.Context().Err() != nil && errors.As(cause, &fe):
+	case x.downstreamEnded() && errors.As(cause, &fe):
 		// The connection manager ended the stream (its stream idle or
 		// request timeout) and answers it itself.
 		return fe.With(err)
-	case x.r.Context().Err() != nil:
+	case x.downstreamEnded():
 		return failure.ErrDownstreamDisconnect.With(err)
 	}
 	if derr := x.bodyErr.Load(); derr != nil {
@@ -273,7 +273,7 @@ func (x *exchange) replyError(err error, host *cluster.Host) {
 	if !errors.Is(err, failure.ErrOverflow) && !errors.Is(err, failure.ErrNoHealthyUpstream) {
 		host.Stats().RqError.Add(1)
 	}
-	if x.r.Context().Err() != nil {
+	if x.downstreamEnded() {
 		// The stream is over: the client left, or the connection manager
 		// answered it itself (its timeouts). Nobody is left to answer.
 		var fe *failure.Error

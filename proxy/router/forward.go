@@ -42,15 +42,22 @@ type exchange struct {
 	perTry    time.Duration
 	pol       *retry.Policy
 
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *routeTimer // route timeout, armed at the end of the request body
-	armed  sync.Once
-	idle   *time.Timer
-	done   atomic.Bool // the exchange has finished; late timers do nothing
-	// url is the first try's upstream URL (later tries get their own: a
-	// transport may still read an abandoned try's request).
+	// ctx is the downstream request's context when the connection manager
+	// can cancel it with a cause (canceler): the router's timeouts end the
+	// request's own context instead of a derived one, which would cost a
+	// context, its registration in the parent and a channel per request.
+	ctx      context.Context
+	canceler requestCanceler
+	cancelFn context.CancelCauseFunc // of a derived ctx, when there is no canceler
+	timer    *routeTimer             // route timeout, armed at the end of the request body
+	armed    sync.Once
+	idle     *time.Timer
+	done     atomic.Bool // the exchange has finished; late timers do nothing
+	// url and out are the first try's upstream URL and request (later
+	// tries get their own: a transport may still read an abandoned try's
+	// request).
 	url url.URL
+	out http.Request
 
 	hasBody bool
 	body    *countingBody
@@ -92,7 +99,11 @@ func (rt *Router) forward(w http.ResponseWriter, r *http.Request, info *streamin
 func (rt *Router) forwardTo(w http.ResponseWriter, r *http.Request, info *streaminfo.Info, rte *route.Route, tg route.Target, c *cluster.Cluster) {
 	x := &exchange{rt: rt, w: w, r: r, info: info, route: rte, tg: tg, c: c, st: c.Stats(),
 		authority: r.Host, timeout: rte.Timeout, pol: rte.Retry}
-	x.ctx, x.cancel = context.WithCancelCause(r.Context())
+	if c, ok := w.(requestCanceler); ok && c.CanCancelRequest() {
+		x.ctx, x.canceler = r.Context(), c
+	} else {
+		x.ctx, x.cancelFn = context.WithCancelCause(r.Context())
+	}
 	defer x.finish()
 	upgrade := info.Upgrade != "" && (rte.Websocket == nil || *rte.Websocket) && isUpgrade(r)
 	x.prepareHeaders(upgrade)
@@ -119,7 +130,46 @@ func (x *exchange) finish() {
 	if x.idle != nil {
 		x.idle.Stop()
 	}
-	x.cancel(nil)
+	if x.cancelFn != nil {
+		x.cancelFn(nil)
+	}
+}
+
+// requestCanceler is implemented by the connection manager's
+// ResponseWriter: CancelRequest ends the context of the request it
+// answers with cause (what context.Cause reports).
+type requestCanceler interface {
+	CanCancelRequest() bool
+	CancelRequest(cause error)
+}
+
+// cancel ends the exchange's context with cause: the router's timeouts.
+// Once the exchange has finished it does nothing, so that a late timer
+// never ends the request context of a stream that has moved on.
+func (x *exchange) cancel(cause error) {
+	if x.cancelFn != nil {
+		x.cancelFn(cause)
+		return
+	}
+	x.bodyMu.Lock()
+	defer x.bodyMu.Unlock()
+	if !x.done.Load() {
+		x.canceler.CancelRequest(cause)
+	}
+}
+
+// ownCause reports whether the exchange's context ended by the router's
+// own timeouts (the downstream request goes on, to be answered).
+func ownCause(cause error) bool {
+	return errors.Is(cause, errRouteTimeout) || errors.Is(cause, errIdleTimeout)
+}
+
+// downstreamEnded reports whether the downstream request's context ended
+// for another reason than the router's timeouts: the client left, or the
+// connection manager ended the stream.
+func (x *exchange) downstreamEnded() bool {
+	ctx := x.r.Context()
+	return ctx.Err() != nil && !ownCause(context.Cause(ctx))
 }
 
 // prepareHeaders turns the downstream request's headers into the upstream

@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// outRequest is the upstream request of one try, with u (filled in here)
-// as its URL. Header and Trailer are shared with the downstream request,
-// which the router owns by now.
-func outRequest(ctx context.Context, r *http.Request, u *url.URL, path, authority string, body io.ReadCloser) *http.Request {
+// outRequest fills in dst, the upstream request of one try, with u (filled
+// in here) as its URL. Header and Trailer are shared with the downstream
+// request, which the router owns by now.
+func outRequest(dst *http.Request, ctx context.Context, r *http.Request, u *url.URL, path, authority string, body io.ReadCloser) {
 	*u = url.URL{Scheme: "http", Host: authority}
 	p, q, hasQuery := strings.Cut(path, "?")
 	if strings.HasPrefix(p, "//") {
@@ -20,7 +20,9 @@ func outRequest(ctx context.Context, r *http.Request, u *url.URL, path, authorit
 		u.Opaque = p
 	}
 	u.RawQuery, u.ForceQuery = q, hasQuery && q == ""
-	// Built on the stack: WithContext makes the one copy that escapes.
+	// Built on the stack and copied into dst (the exchange's, for a first
+	// try): WithContext is inlined and its copy does not escape either,
+	// so the request costs no allocation of its own.
 	out := http.Request{
 		Method:        r.Method,
 		URL:           u,
@@ -40,5 +42,5 @@ func outRequest(ctx context.Context, r *http.Request, u *url.URL, path, authorit
 		// use_downstream_protocol_config reads the downstream protocol.
 		out.Proto, out.ProtoMajor, out.ProtoMinor = "HTTP/2.0", 2, 0
 	}
-	return out.WithContext(ctx)
+	*dst = *out.WithContext(ctx)
 }

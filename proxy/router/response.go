@@ -112,9 +112,9 @@ func (x *exchange) bodyFailed(err error) {
 		x.st.RqTimeout.Inc()
 	case errors.Is(cause, errIdleTimeout):
 		x.info.AddFlag(failure.StreamIdleTimeout)
-	case x.r.Context().Err() != nil && errors.As(cause, &fe):
+	case x.downstreamEnded() && errors.As(cause, &fe):
 		x.info.AddFlag(fe.Flag) // the connection manager's timeout
-	case x.r.Context().Err() != nil:
+	case x.downstreamEnded():
 		x.downstreamGone(failure.ErrDownstreamDisconnect)
 	case x.bodyErr.Load() != nil:
 		// The request body failed while the response streamed (full

@@ -8,7 +8,7 @@ import (
 
 func exchangeWithTimeout(d time.Duration) *exchange {
 	x := &exchange{timeout: d}
-	x.ctx, x.cancel = context.WithCancelCause(context.Background())
+	x.ctx, x.cancelFn = context.WithCancelCause(context.Background())
 	return x
 }
 

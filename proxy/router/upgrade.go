@@ -22,7 +22,8 @@ func (x *exchange) proxyUpgrade() {
 	}
 	x.info.UpstreamHost = host.String()
 	x.info.Attempts = 1
-	out := outRequest(x.ctx, x.r, &x.url, x.path, x.authorityFor(host), x.r.Body)
+	out := &x.out
+	outRequest(out, x.ctx, x.r, &x.url, x.path, x.authorityFor(host), x.r.Body)
 	x.st.RqTotal.Inc()
 	x.st.RqActive.Inc()
 	resp, upConn, upBuf, err := host.Pool().Upgrade(out)

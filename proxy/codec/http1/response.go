@@ -20,9 +20,10 @@ type response struct {
 	req    *http.Request
 	body   *requestBody // nil without a body
 	cancel context.CancelCauseFunc
-	header http.Header // the connection's, cleared for every request
-	hc     HeaderCase  // case of the response header names (SetHeaderCase)
-	url    url.URL     // the request's URL, allocated with the response
+	header http.Header  // the connection's, cleared for every request
+	hc     HeaderCase   // case of the response header names (SetHeaderCase)
+	url    url.URL      // the request's URL, allocated with the response
+	reqv   http.Request // what req points to, allocated with the response
 	bw     *bufio.Writer
 
 	status      int  // final status; 0 until WriteHeader

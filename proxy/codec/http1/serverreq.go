@@ -217,12 +217,15 @@ func (sc *serverConn) readRequest() (*response, error) {
 		return nil, errConnectBody
 	}
 
-	var zero http.Request
 	ctx, cancel := context.WithCancelCause(sc.base)
 	if hc != nil {
 		ctx = WithHeaderCase(ctx, hc)
 	}
-	req := zero.WithContext(ctx)
+	// The request lives in its response: the copy WithContext makes is
+	// inlined and does not escape, so it costs no allocation.
+	var zero http.Request
+	w.reqv = *zero.WithContext(ctx)
+	req := &w.reqv
 	req.Method = method
 	req.URL = u
 	req.RequestURI = target
