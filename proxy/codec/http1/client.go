@@ -48,7 +48,9 @@ func (cc *ClientConn) roundTrip(req *http.Request) (*http.Response, error) {
 		ex.finish(partRead, false, true)
 		return nil, ctxError(ctx)
 	}
-	if ctx.Done() != nil {
+	if w := watchedRequest(ctx); w != nil && w.watch(cc) {
+		ex.watched = w
+	} else if ctx.Done() != nil {
 		ex.stop = context.AfterFunc(ctx, cc.abortFn)
 	}
 

@@ -307,9 +307,7 @@ func (cc *ClientConn) hijack() (net.Conn, *bufio.Reader) {
 	b.mu.Unlock()
 	ex.mu.Lock()
 	ex.released = true
-	if ex.stop != nil {
-		ex.stop()
-	}
+	ex.unwatch()
 	ex.mu.Unlock()
 	cc.release(false, true)
 	return cc.conn, ex.br

@@ -19,6 +19,7 @@ type exchange struct {
 	body      *responseBody // rb once the final response arrived
 	rb        responseBody
 	stop      func() bool // stops the context watcher
+	watched   *response   // the server request whose context is watched instead
 	writeDone chan struct{}
 
 	mu       sync.Mutex
@@ -76,11 +77,23 @@ func (ex *exchange) finish(part uint8, reusable, abort bool) {
 	}
 	ex.released = true
 	ok := ex.reusable && !abort
-	if ex.stop != nil && !ex.stop() {
+	if !ex.unwatch() {
 		ok = false // the context watcher is closing the connection
 	}
 	ex.mu.Unlock()
 	ex.cc.release(ok, false)
+}
+
+// unwatch stops watching the request's context; false when the watcher
+// has run or is running.
+func (ex *exchange) unwatch() bool {
+	switch {
+	case ex.watched != nil:
+		return ex.watched.unwatch(ex.cc)
+	case ex.stop != nil:
+		return ex.stop()
+	}
+	return true
 }
 
 // wrap prefers the cause that explains a failed read or write: the

@@ -16,15 +16,20 @@ import (
 // handler that writes nothing gets "Content-Length: 0" rather than an
 // empty chunked body.
 type response struct {
-	sc     *serverConn
-	req    *http.Request
-	body   *requestBody // nil without a body
-	cancel context.CancelCauseFunc
-	header http.Header  // the connection's, cleared for every request
-	hc     HeaderCase   // case of the response header names (SetHeaderCase)
-	url    url.URL      // the request's URL, allocated with the response
-	reqv   http.Request // what req points to, allocated with the response
-	bw     *bufio.Writer
+	sc   *serverConn
+	req  *http.Request
+	body *requestBody // nil without a body
+	// ctx is the request's context, ended by cancel (cancelCtx and the
+	// exchange registered in rw); parent is its parent.
+	ctx       context.Context
+	cancelCtx context.CancelCauseFunc
+	parent    requestParent
+	rw        requestWatch
+	header    http.Header  // the connection's, cleared for every request
+	hc        HeaderCase   // case of the response header names (SetHeaderCase)
+	url       url.URL      // the request's URL, allocated with the response
+	reqv      http.Request // what req points to, allocated with the response
+	bw        *bufio.Writer
 
 	status      int  // final status; 0 until WriteHeader
 	headSent    bool // the final head is in bw

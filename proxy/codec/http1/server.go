@@ -28,6 +28,7 @@ type serverConn struct {
 	handler    http.Handler
 	ctx        context.Context // ServeConn's: when done, drain
 	base       context.Context
+	baseDone   bool // base can end by itself (ConnContext made it so)
 	remoteAddr string
 
 	maxHead        int
@@ -113,6 +114,7 @@ func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Hand
 	if cfg.ConnContext != nil {
 		sc.base = cfg.ConnContext(sc.base, conn)
 	}
+	sc.baseDone = sc.base.Done() != nil
 	stop := context.AfterFunc(ctx, sc.shutdown)
 	defer stop()
 	err = sc.serve()
@@ -390,14 +392,13 @@ func (sc *serverConn) watchLong() {
 	if w == nil || w.finished || sc.bgRunning || sc.br.Buffered() > 0 {
 		return
 	}
-	cancel := w.cancel
 	sc.bgRunning = true
 	go func() {
 		_, err := sc.br.Peek(1)
 		var ne net.Error
 		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
 			sc.peerGone.Store(true)
-			cancel(nil)
+			w.cancel(nil)
 		}
 		sc.bgDone <- struct{}{}
 	}()

@@ -217,7 +217,8 @@ func (sc *serverConn) readRequest() (*response, error) {
 		return nil, errConnectBody
 	}
 
-	ctx, cancel := context.WithCancelCause(sc.base)
+	w.parent = requestParent{Context: sc.base, w: w}
+	ctx, cancel := context.WithCancelCause(&w.parent)
 	if hc != nil {
 		ctx = WithHeaderCase(ctx, hc)
 	}
@@ -251,7 +252,7 @@ func (sc *serverConn) readRequest() (*response, error) {
 		expect = rl.minor == 1 && f.kind != bodyNone
 	}
 
-	w.req, w.cancel = req, cancel
+	w.req, w.ctx, w.cancelCtx = req, ctx, cancel
 	// The connection's one header map serves each response in turn.
 	if sc.header == nil {
 		sc.header = make(http.Header)
