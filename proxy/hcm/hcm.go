@@ -34,6 +34,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/route"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
+	"github.com/outrider-mesh/outrider/proxy/upstream"
 )
 
 type httpHandler = http.Handler
@@ -152,7 +153,11 @@ func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
 		cm.st.cxHTTP2Total.Inc()
 		cm.st.cxHTTP2Active.Inc()
 		defer cm.st.cxHTTP2Active.Dec()
-		cm.h2.ServeConn(&bufConn{Conn: c.Conn, r: c.Reader}, &http2.ServeConnOpts{
+		// x/net's server flushes whenever its write queue runs dry (after
+		// a response's HEADERS, DATA and trailers, each): a batched
+		// connection sends what a scheduling round wrote in one write.
+		conn := upstream.NewBatchedConn(&bufConn{Conn: c.Conn, r: c.Reader})
+		cm.h2.ServeConn(conn, &http2.ServeConnOpts{
 			Context:    ctx,
 			BaseConfig: cm.hs,
 			Handler:    cm,

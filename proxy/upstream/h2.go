@@ -134,6 +134,9 @@ func (p *Pool) dialH2(req *http.Request) (*h2Conn, error) {
 }
 
 func (p *Pool) newH2(ctx context.Context, conn net.Conn, sess *streaminfo.TLS) (*h2Conn, error) {
+	// x/net's client flushes HEADERS, each DATA frame and the end of the
+	// stream separately: a batched connection makes them one write.
+	conn = NewBatchedConn(conn)
 	cc, err := p.h2Transport().NewClientConn(conn)
 	if err != nil {
 		conn.Close()
