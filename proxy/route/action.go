@@ -240,7 +240,7 @@ func compileRewrite(rm *matcherv3.RegexMatcher, subst string, p config.Path, err
 
 // levels are a route's header mutations by level (route, virtual host,
 // route configuration), which each weighted cluster's own precede.
-func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, reqLevels, respLevels []*headerOps,
+func translateRouteAction(a *arena, ra *routev3.RouteAction, r *Route, vh *vhostSettings, reqLevels, respLevels []*headerOps,
 	p config.Path, errs *config.Errors, hasCluster func(string) bool) {
 	rejectUnsupported(errs, ra, p, "cluster", "cluster_header", "weighted_clusters", "cluster_not_found_response_code",
 		"prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite", "timeout", "idle_timeout",
@@ -266,7 +266,7 @@ func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, 
 	}
 	switch cs := ra.GetClusterSpecifier().(type) {
 	case *routev3.RouteAction_Cluster:
-		r.Cluster = own(cs.Cluster)
+		r.Cluster = a.str(cs.Cluster)
 		checkCluster(cs.Cluster, p.Field("cluster"))
 	case *routev3.RouteAction_ClusterHeader:
 		r.ClusterHeader = http.CanonicalHeaderKey(cs.ClusterHeader)
@@ -285,7 +285,7 @@ func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, 
 				cp.Field("response_headers_to_add"), cp.Field("response_headers_to_remove"), errs)
 			w := cw.GetWeight().GetValue()
 			r.weightTotal += uint64(w)
-			r.Weighted = append(r.Weighted, WeightedCluster{Name: own(cw.GetName()), Weight: w,
+			r.Weighted = append(r.Weighted, WeightedCluster{Name: a.str(cw.GetName()), Weight: w,
 				RequestHeaders:  chain(vh.mostSpecificWins, append([]*headerOps{req}, reqLevels...)...),
 				ResponseHeaders: chain(vh.mostSpecificWins, append([]*headerOps{resp}, respLevels...)...)})
 		}
@@ -299,7 +299,7 @@ func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, 
 		if r.match.kind == pathRegex {
 			errs.Addf(p.Field("prefix_rewrite"), "route: prefix_rewrite cannot be used with a safe_regex match")
 		}
-		r.PrefixRewrite, r.hasPrefixRewrite = own(pr), true
+		r.PrefixRewrite, r.hasPrefixRewrite = a.str(pr), true
 	}
 	if rr := ra.GetRegexRewrite(); rr != nil {
 		rp := p.Field("regex_rewrite")
@@ -310,7 +310,7 @@ func translateRouteAction(ra *routev3.RouteAction, r *Route, vh *vhostSettings, 
 	}
 	switch hr := ra.GetHostRewriteSpecifier().(type) {
 	case *routev3.RouteAction_HostRewriteLiteral:
-		r.HostRewrite = own(hr.HostRewriteLiteral)
+		r.HostRewrite = a.str(hr.HostRewriteLiteral)
 	case *routev3.RouteAction_AutoHostRewrite:
 		r.AutoHostRewrite = hr.AutoHostRewrite.GetValue()
 	}

@@ -89,7 +89,7 @@ func (m *matcher) equal(a, b string) bool {
 	return strings.EqualFold(a, b)
 }
 
-func translateMatch(pb *routev3.RouteMatch, p config.Path, errs *config.Errors) matcher {
+func translateMatch(a *arena, pb *routev3.RouteMatch, p config.Path, errs *config.Errors) matcher {
 	rejectUnsupported(errs, pb, p, "prefix", "path", "safe_regex", "path_separated_prefix",
 		"case_sensitive", "headers", "query_parameters", "grpc")
 	m := matcher{caseSensitive: true}
@@ -98,14 +98,14 @@ func translateMatch(pb *routev3.RouteMatch, p config.Path, errs *config.Errors) 
 	}
 	switch ps := pb.GetPathSpecifier().(type) {
 	case *routev3.RouteMatch_Prefix:
-		m.kind, m.path = pathPrefix, own(ps.Prefix)
+		m.kind, m.path = pathPrefix, a.str(ps.Prefix)
 	case *routev3.RouteMatch_Path:
-		m.kind, m.path = pathExact, own(ps.Path)
+		m.kind, m.path = pathExact, a.str(ps.Path)
 	case *routev3.RouteMatch_SafeRegex:
 		m.kind = pathRegex
 		m.re = compileFull(ps.SafeRegex, p.Field("safe_regex"), errs)
 	case *routev3.RouteMatch_PathSeparatedPrefix:
-		m.kind, m.path = pathSeparatedPrefix, own(ps.PathSeparatedPrefix)
+		m.kind, m.path = pathSeparatedPrefix, a.str(ps.PathSeparatedPrefix)
 		if strings.ContainsAny(m.path, "?#") || strings.HasSuffix(m.path, "/") {
 			errs.Addf(p.Field("path_separated_prefix"), "route: path_separated_prefix may not contain ? or # nor end in /")
 		}

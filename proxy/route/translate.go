@@ -40,12 +40,13 @@ func translateTable(rc *routev3.RouteConfiguration, hasCluster func(string) bool
 	if m := rc.GetMaxDirectResponseBodySizeBytes(); m != nil {
 		maxBody = int(m.GetValue())
 	}
-	t.domains = newDomainIndex()
+	a := newArena(rc)
+	t.domains = newDomainIndex(rc)
 	for i, vpb := range rc.GetVirtualHosts() {
 		vp := p.Field("virtual_hosts").Index(i)
-		vh := translateVirtualHost(vpb, cfgReq, cfgResp, rc.GetMostSpecificHeaderMutationsWins(), maxBody, hasCluster, vp, errs)
+		vh := translateVirtualHost(a, vpb, cfgReq, cfgResp, rc.GetMostSpecificHeaderMutationsWins(), maxBody, hasCluster, vp, errs)
 		for j, d := range vpb.GetDomains() {
-			if err := t.domains.add(own(strings.ToLower(d)), vh); err != nil {
+			if err := t.domains.add(a.str(strings.ToLower(d)), vh); err != nil {
 				errs.Add(vp.Field("domains").Index(j), err)
 			}
 		}
@@ -56,12 +57,13 @@ func translateTable(rc *routev3.RouteConfiguration, hasCluster func(string) bool
 	return t
 }
 
-func translateVirtualHost(pb *routev3.VirtualHost, cfgReq, cfgResp *headerOps, mostSpecificWins bool, maxBody int,
+func translateVirtualHost(a *arena, pb *routev3.VirtualHost, cfgReq, cfgResp *headerOps, mostSpecificWins bool, maxBody int,
 	hasCluster func(string) bool, p config.Path, errs *config.Errors) *VirtualHost {
 	rejectUnsupported(errs, pb, p, "name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
 		"response_headers_to_add", "response_headers_to_remove", "retry_policy", "include_request_attempt_count",
 		"include_attempt_count_in_response", "per_request_buffer_limit_bytes", "metadata")
-	vh := &VirtualHost{Name: own(pb.GetName())}
+	vh := a.vhost()
+	vh.Name = a.str(pb.GetName())
 	vs := &vhostSettings{
 		retry:                         retry.Translate(pb.GetRetryPolicy(), p.Field("retry_policy"), errs),
 		bufferLimit:                   retry.DefaultBufferLimit,
@@ -77,21 +79,23 @@ func translateVirtualHost(pb *routev3.VirtualHost, cfgReq, cfgResp *headerOps, m
 		p.Field("request_headers_to_add"), p.Field("request_headers_to_remove"), errs)
 	vhResp := translateHeaderOps(pb.GetResponseHeadersToAdd(), pb.GetResponseHeadersToRemove(),
 		p.Field("response_headers_to_add"), p.Field("response_headers_to_remove"), errs)
+	vh.routes = a.routeList(len(pb.GetRoutes()))
 	for i, rpb := range pb.GetRoutes() {
 		rp := p.Field("routes").Index(i)
-		r := translateRoute(rpb, vs, []*headerOps{vhReq, cfgReq}, []*headerOps{vhResp, cfgResp}, hasCluster, rp, errs)
+		r := translateRoute(a, rpb, vs, []*headerOps{vhReq, cfgReq}, []*headerOps{vhResp, cfgResp}, hasCluster, rp, errs)
 		r.vhost = vh
 		vh.routes = append(vh.routes, r)
 	}
 	return vh
 }
 
-func translateRoute(pb *routev3.Route, vs *vhostSettings, reqUp, respUp []*headerOps, hasCluster func(string) bool,
+func translateRoute(a *arena, pb *routev3.Route, vs *vhostSettings, reqUp, respUp []*headerOps, hasCluster func(string) bool,
 	p config.Path, errs *config.Errors) *Route {
 	rejectUnsupported(errs, pb, p, "name", "match", "route", "redirect", "direct_response",
 		"request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
 		"response_headers_to_remove", "per_request_buffer_limit_bytes", "metadata")
-	r := &Route{name: own(pb.GetName()), BufferLimit: vs.bufferLimit,
+	r := a.route()
+	*r = Route{name: a.str(pb.GetName()), BufferLimit: vs.bufferLimit,
 		IncludeAttemptCount: vs.includeAttemptCount, IncludeAttemptCountInResponse: vs.includeAttemptCountInResponse}
 	if b := pb.GetPerRequestBufferLimitBytes(); b != nil {
 		r.BufferLimit = int(b.GetValue())
@@ -99,7 +103,7 @@ func translateRoute(pb *routev3.Route, vs *vhostSettings, reqUp, respUp []*heade
 	if pb.GetMatch() == nil {
 		errs.Addf(p.Field("match"), "route: match is required")
 	} else {
-		r.match = translateMatch(pb.GetMatch(), p.Field("match"), errs)
+		r.match = translateMatch(a, pb.GetMatch(), p.Field("match"), errs)
 	}
 	rq := translateHeaderOps(pb.GetRequestHeadersToAdd(), pb.GetRequestHeadersToRemove(),
 		p.Field("request_headers_to_add"), p.Field("request_headers_to_remove"), errs)
@@ -109,16 +113,16 @@ func translateRoute(pb *routev3.Route, vs *vhostSettings, reqUp, respUp []*heade
 	respLevels := append([]*headerOps{rs}, respUp...)
 	r.RequestHeaders = chain(vs.mostSpecificWins, reqLevels...)
 	r.ResponseHeaders = chain(vs.mostSpecificWins, respLevels...)
-	switch a := pb.GetAction().(type) {
+	switch act := pb.GetAction().(type) {
 	case *routev3.Route_Route:
 		r.Action = Forward
-		translateRouteAction(a.Route, r, vs, reqLevels, respLevels, p.Field("route"), errs, hasCluster)
+		translateRouteAction(a, act.Route, r, vs, reqLevels, respLevels, p.Field("route"), errs, hasCluster)
 	case *routev3.Route_DirectResponse:
 		r.Action = Respond
-		r.Direct = translateDirect(a.DirectResponse, vs.maxDirectBody, p.Field("direct_response"), errs)
+		r.Direct = translateDirect(act.DirectResponse, vs.maxDirectBody, p.Field("direct_response"), errs)
 	case *routev3.Route_Redirect:
 		r.Action = Redirect
-		r.Redirect = translateRedirect(a.Redirect, &r.match, p.Field("redirect"), errs)
+		r.Redirect = translateRedirect(act.Redirect, &r.match, p.Field("redirect"), errs)
 	default:
 		errs.Addf(p, "route: route, redirect or direct_response is required")
 	}
@@ -186,9 +190,3 @@ func translateRedirect(pb *routev3.RedirectAction, m *matcher, p config.Path, er
 	}
 	return s
 }
-
-// own copies a string out of the proto it came from. A decoded string
-// shares its memory span with the decoder's garbage and would keep the
-// whole span resident for as long as the route table lives; with
-// thousands of routes that is more memory than the routes themselves.
-func own(s string) string { return strings.Clone(s) }
