@@ -65,6 +65,7 @@ func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 	if err := errs.Err(); err != nil {
 		return err
 	}
+	sharePolicies(all)
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -107,6 +108,24 @@ func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 		}
 	}
 	return nil
+}
+
+// sharePolicies gives clusters with equal policies one copy of it: in a
+// mesh of thousands of services most clusters differ only by name and
+// endpoints. A policy with TLS keeps its own (its handshaker is not
+// compared).
+func sharePolicies(all []*settings) {
+	shared := map[policy]*policy{}
+	for _, s := range all {
+		if s.tls != nil {
+			continue
+		}
+		if p, ok := shared[*s.policy]; ok {
+			s.policy = p
+			continue
+		}
+		shared[*s.policy] = s.policy
+	}
 }
 
 // Get returns the named cluster, or nil.

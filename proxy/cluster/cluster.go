@@ -21,8 +21,8 @@ import (
 // separate objects: a sidecar may hold thousands of clusters.
 type Cluster struct {
 	name   string
-	digest digest // of its configuration, to tell an unchanged cluster on Update
-	s      *settings
+	digest digest   // of its configuration, to tell an unchanged cluster on Update
+	s      settings // a copy: the translation's is dropped with the update
 	stats  *clusterStats
 	// traffic holds what the first request makes (busy): the traffic
 	// stats and the dialer. Most clusters of a large mesh never get one.
@@ -38,11 +38,21 @@ type Cluster struct {
 
 	warm   chan struct{} // closed once the first endpoints are known
 	warmed atomic.Bool
-	// ctx ends discovery (DNS, ORIGINAL_DST); nil for STATIC clusters,
-	// which have none.
-	ctx       context.Context
-	cancel    context.CancelFunc
-	discovery chan struct{} // closed when the discovery goroutine has exited
+	// disc is the discovery (DNS, ORIGINAL_DST); nil for STATIC
+	// clusters, which have none.
+	disc *discovery
+}
+
+// discovery is a cluster's endpoint discovery goroutine.
+type discovery struct {
+	ctx    context.Context // ends it
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the goroutine has exited
+}
+
+func newDiscovery() *discovery {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &discovery{ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
 // warmAtStart is the warm channel of clusters whose endpoints are known
@@ -54,7 +64,7 @@ var warmAtStart = func() chan struct{} {
 }()
 
 func newCluster(d digest, s *settings, store *stats.Store) *Cluster {
-	c := &Cluster{name: s.name, digest: d, s: s}
+	c := &Cluster{name: s.name, digest: d, s: *s}
 	sc := stats.ClusterScope(store, s.statName)
 	c.stats = stats.NewBlock[clusterStats](sc)
 	c.trafficStats = stats.NewLazyBlock[trafficStats](sc)
@@ -108,15 +118,13 @@ func (c *Cluster) start() {
 	switch c.s.kind {
 	case clusterv3.Cluster_STRICT_DNS, clusterv3.Cluster_LOGICAL_DNS:
 		c.warm = make(chan struct{})
-		c.ctx, c.cancel = context.WithCancel(context.Background())
-		c.discovery = make(chan struct{})
+		c.disc = newDiscovery()
 		go c.resolveLoop()
 	case clusterv3.Cluster_ORIGINAL_DST:
 		c.warm = warmAtStart
 		c.warmed.Store(true)
-		c.ctx, c.cancel = context.WithCancel(context.Background())
+		c.disc = newDiscovery()
 		c.origDst = &origDstHosts{c: c, hosts: map[netip.AddrPort]*Host{}}
-		c.discovery = make(chan struct{})
 		go c.origDst.cleanup()
 	default: // STATIC
 		c.warm = warmAtStart
@@ -133,11 +141,9 @@ func (c *Cluster) start() {
 // stop ends discovery and drains every pool: idle connections close,
 // active requests finish.
 func (c *Cluster) stop() {
-	if c.cancel != nil {
-		c.cancel()
-	}
-	if c.discovery != nil {
-		<-c.discovery
+	if c.disc != nil {
+		c.disc.cancel()
+		<-c.disc.done
 	}
 	for _, h := range c.Hosts() {
 		h.drain()
@@ -218,7 +224,7 @@ func (c *Cluster) newHostSet(hosts []*Host) *hostSet {
 	if len(hosts) > 0 && len(healthy)*100 < healthyPanicPercent*len(hosts) {
 		healthy, hs.panicked = hosts, &c.stats.LbHealthyPanic
 	}
-	hs.picker = balancer.New(c.s.lb, healthy)
+	hs.picker = balancer.New(balancer.Config{Policy: c.s.lb.Policy, ChoiceCount: c.s.lb.ChoiceCount}, healthy)
 	return hs
 }
 

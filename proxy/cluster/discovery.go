@@ -23,12 +23,12 @@ var resolver interface {
 // resolveLoop resolves a STRICT_DNS or LOGICAL_DNS cluster's names every
 // dns_refresh_rate. A failed resolution keeps the previous endpoints.
 func (c *Cluster) resolveLoop() {
-	defer close(c.discovery)
+	defer close(c.disc.done)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-c.disc.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -39,7 +39,7 @@ func (c *Cluster) resolveLoop() {
 
 func (c *Cluster) resolveOnce() {
 	c.stats.UpdateAttempt.Inc()
-	ctx, cancel := context.WithTimeout(c.ctx, max(c.s.dnsRefresh, 5*time.Second))
+	ctx, cancel := context.WithTimeout(c.disc.ctx, max(c.s.dnsRefresh, 5*time.Second))
 	defer cancel()
 	current := c.hosts.Load().hosts
 	var hosts []*Host
@@ -170,12 +170,12 @@ func (o *origDstHosts) all() []*Host {
 // cleanup removes hosts that had no request in flight and were not picked
 // during the last cleanup_interval.
 func (o *origDstHosts) cleanup() {
-	defer close(o.c.discovery)
+	defer close(o.c.disc.done)
 	t := time.NewTicker(o.c.s.cleanupInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-o.c.ctx.Done():
+		case <-o.c.disc.ctx.Done():
 			return
 		case now := <-t.C:
 			cutoff := now.Add(-o.c.s.cleanupInterval).UnixNano()

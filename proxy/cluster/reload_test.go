@@ -126,7 +126,7 @@ func TestAChangedClusterServesOnlyOnceWarmTheOldOneUntilThen(t *testing.T) {
 	if got := picked(); got != "10.0.0.2" {
 		t.Errorf("picked %s, want the new cluster's 10.0.0.2", got)
 	}
-	if old.ctx.Err() == nil {
+	if old.disc.ctx.Err() == nil {
 		t.Error("the replaced cluster was not stopped")
 	}
 	m.mu.Lock()

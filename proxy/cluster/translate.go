@@ -34,13 +34,21 @@ const (
 	defaultMaxRetries      = 3
 )
 
-// settings is a cluster's translated, immutable configuration.
+// settings is a cluster's translated, immutable configuration: what is
+// its own (name, endpoints) and a policy that many clusters share.
 type settings struct {
-	name            string
-	statName        string // alt_stat_name, or name
+	name      string
+	statName  string     // alt_stat_name, or name
+	endpoints []endpoint // static addresses, or DNS names for the DNS types
+	*policy
+}
+
+// policy is the part of a cluster's configuration that does not name it.
+// In a mesh most clusters are configured alike; Update gives clusters
+// with equal policies one shared copy (see sharePolicies).
+type policy struct {
 	kind            clusterv3.Cluster_DiscoveryType
-	lb              balancer.Config
-	endpoints       []endpoint // static addresses, or DNS names for the DNS types
+	lb              lbConfig
 	connectTimeout  time.Duration
 	dnsRefresh      time.Duration
 	dnsFamily       clusterv3.Cluster_DnsLookupFamily
@@ -49,6 +57,12 @@ type settings struct {
 	thresholds      thresholds
 	http            upstream.Options
 	tls             upstream.Handshaker // transport_socket; nil: plaintext (see tls.go)
+}
+
+// lbConfig is the comparable part of a balancer.Config.
+type lbConfig struct {
+	Policy      balancer.Policy
+	ChoiceCount int
 }
 
 type endpoint struct {
@@ -80,16 +94,14 @@ func translate(pb *clusterv3.Cluster, p config.Path, errs *config.Errors) *setti
 	// shares its memory span with the decoder's garbage and would keep
 	// the whole span resident for as long as the cluster lives.
 	name := own(pb.GetName())
-	s := &settings{
-		name:            name,
-		statName:        name,
+	s := &settings{name: name, statName: name, policy: &policy{
 		kind:            pb.GetType(),
 		connectTimeout:  durationOr(pb.GetConnectTimeout(), defaultConnectTimeout),
 		dnsRefresh:      durationOr(pb.GetDnsRefreshRate(), defaultDNSRefreshRate),
 		dnsFamily:       pb.GetDnsLookupFamily(),
 		cleanupInterval: durationOr(pb.GetCleanupInterval(), defaultCleanupInterval),
 		http:            upstream.Options{Protocol: upstream.HTTP1, IdleTimeout: defaultIdleTimeout},
-	}
+	}}
 	if s.name == "" {
 		errs.Addf(p.Field("name"), "cluster: name is required")
 	}

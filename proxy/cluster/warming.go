@@ -23,7 +23,7 @@ func (m *Manager) warm(c *Cluster) {
 func (m *Manager) promote(c *Cluster) {
 	select {
 	case <-c.warm:
-	case <-c.ctx.Done():
+	case <-c.disc.ctx.Done():
 		return
 	}
 	m.mu.Lock()
