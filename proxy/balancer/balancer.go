@@ -59,34 +59,35 @@ const maxSchedule = 4096
 
 // Picker picks endpoints of one immutable set.
 type Picker[E Endpoint] struct {
-	cfg       Config
-	eps       []E
-	cum       []uint64 // cumulative weights, for weighted random draws
-	total     uint64
-	equal     bool    // all weights equal: plain rotation / uniform draws
-	schedule  []int32 // smooth weighted round-robin order of indexes
+	cfg Config
+	eps []E
+	// w is nil when all weights are equal (plain rotation, uniform
+	// draws), as they are in most clusters: a sidecar may hold thousands
+	// of pickers.
+	w         *weights
 	next      atomic.Uint64
 	choiceCnt int
+}
+
+// weights are what picking among unequal weights needs.
+type weights struct {
+	cum      []uint64 // cumulative weights, for weighted random draws
+	total    uint64
+	schedule []int32 // smooth weighted round-robin order of indexes
 }
 
 // New builds a picker over eps. The slice is kept; callers must not
 // modify it afterwards.
 func New[E Endpoint](cfg Config, eps []E) *Picker[E] {
-	p := &Picker[E]{cfg: cfg, eps: eps, equal: true, choiceCnt: cfg.ChoiceCount}
+	p := &Picker[E]{cfg: cfg, eps: eps, choiceCnt: cfg.ChoiceCount}
 	if p.choiceCnt <= 0 {
 		p.choiceCnt = 2
 	}
-	p.cum = make([]uint64, len(eps))
-	for i, e := range eps {
-		w := uint64(max(e.Weight(), 1))
-		p.total += w
-		p.cum[i] = p.total
-		if i > 0 && w != uint64(max(eps[0].Weight(), 1)) {
-			p.equal = false
+	for _, e := range eps[min(1, len(eps)):] {
+		if max(e.Weight(), 1) != max(eps[0].Weight(), 1) {
+			p.w = newWeights(cfg, eps)
+			break
 		}
-	}
-	if cfg.Policy == RoundRobin && !p.equal {
-		p.schedule = smoothSchedule(eps)
 	}
 	// Start each picker at a random offset, as Envoy does, so that many
 	// proxies do not hit the first endpoint in lockstep.
@@ -94,6 +95,18 @@ func New[E Endpoint](cfg Config, eps []E) *Picker[E] {
 		p.next.Store(p.rand() % uint64(len(eps)))
 	}
 	return p
+}
+
+func newWeights[E Endpoint](cfg Config, eps []E) *weights {
+	w := &weights{cum: make([]uint64, len(eps))}
+	for i, e := range eps {
+		w.total += uint64(max(e.Weight(), 1))
+		w.cum[i] = w.total
+	}
+	if cfg.Policy == RoundRobin {
+		w.schedule = smoothSchedule(eps)
+	}
+	return w
 }
 
 // Len is the number of endpoints.
@@ -118,16 +131,17 @@ func (p *Picker[E]) Pick() (E, bool) {
 		return p.eps[p.weightedIndex()], true
 	}
 	n := p.next.Add(1) - 1
-	if p.equal {
+	w := p.w
+	if w == nil {
 		return p.eps[n%uint64(len(p.eps))], true
 	}
-	if p.schedule != nil {
-		return p.eps[p.schedule[n%uint64(len(p.schedule))]], true
+	if w.schedule != nil {
+		return p.eps[w.schedule[n%uint64(len(w.schedule))]], true
 	}
 	// Weyl sequence with the golden ratio: consecutive picks spread evenly
 	// over the weight line, so the split is smooth without a locked scheduler.
 	const golden = 0x9E3779B97F4A7C15
-	x := mulHi(n*golden, p.total)
+	x := mulHi(n*golden, w.total)
 	return p.eps[p.indexAt(x)], true
 }
 
@@ -148,18 +162,19 @@ func (p *Picker[E]) leastRequest() E {
 }
 
 func (p *Picker[E]) weightedIndex() int {
-	if p.equal {
+	if p.w == nil {
 		return int(p.rand() % uint64(len(p.eps)))
 	}
-	return p.indexAt(p.rand() % p.total)
+	return p.indexAt(p.rand() % p.w.total)
 }
 
 // indexAt is the endpoint whose cumulative weight range holds x.
 func (p *Picker[E]) indexAt(x uint64) int {
-	lo, hi := 0, len(p.cum)-1
+	cum := p.w.cum
+	lo, hi := 0, len(cum)-1
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if p.cum[mid] > x {
+		if cum[mid] > x {
 			hi = mid
 		} else {
 			lo = mid + 1

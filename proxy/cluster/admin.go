@@ -16,18 +16,18 @@ func (m *Manager) WriteClusters(w io.Writer, asJSON bool) error {
 	}
 	for _, c := range m.All() {
 		t := c.s.thresholds
-		fmt.Fprintf(w, "%s::observability_name::%s\n", c.name, c.s.statName)
+		fmt.Fprintf(w, "%s::observability_name::%s\n", c.s.name, c.s.statName)
 		for _, l := range []struct {
 			name string
 			v    uint32
 		}{{"max_connections", t.maxConnections}, {"max_pending_requests", t.maxPending},
 			{"max_requests", t.maxRequests}, {"max_retries", t.maxRetries}} {
-			fmt.Fprintf(w, "%s::default_priority::%s::%d\n", c.name, l.name, l.v)
+			fmt.Fprintf(w, "%s::default_priority::%s::%d\n", c.s.name, l.name, l.v)
 		}
-		fmt.Fprintf(w, "%s::added_via_api::false\n", c.name)
+		fmt.Fprintf(w, "%s::added_via_api::false\n", c.s.name)
 		for _, h := range c.Hosts() {
 			hs := h.Stats()
-			prefix := c.name + "::" + h.addr.String() + "::"
+			prefix := c.s.name + "::" + h.addr.String() + "::"
 			for _, kv := range []struct {
 				name string
 				v    int64
@@ -91,7 +91,7 @@ func (m *Manager) writeClustersJSON(w io.Writer) error {
 	}
 	for _, c := range m.All() {
 		t := c.s.thresholds
-		st := status{Name: c.name, ObservabilityName: c.s.statName, HostStatuses: []jsonHost{}}
+		st := status{Name: c.s.name, ObservabilityName: c.s.statName, HostStatuses: []jsonHost{}}
 		st.CircuitBreakers.Thresholds = []threshold{{Priority: "DEFAULT", MaxConnections: t.maxConnections,
 			MaxPendingRequests: t.maxPending, MaxRequests: t.maxRequests, MaxRetries: t.maxRetries}}
 		for _, h := range c.Hosts() {

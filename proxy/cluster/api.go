@@ -140,7 +140,7 @@ func (m *Manager) All() []*Cluster {
 	for _, c := range cs {
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	sort.Slice(out, func(i, j int) bool { return out[i].s.name < out[j].s.name })
 	return out
 }
 
@@ -185,7 +185,7 @@ type LBContext struct {
 }
 
 // Name is the cluster's name.
-func (c *Cluster) Name() string { return c.name }
+func (c *Cluster) Name() string { return c.s.name }
 
 // Pick chooses an endpoint. It fails with failure.ErrNoHealthyUpstream when
 // there is none.

@@ -20,9 +20,8 @@ import (
 // Cluster is one upstream cluster. Its parts are values in one struct, not
 // separate objects: a sidecar may hold thousands of clusters.
 type Cluster struct {
-	name   string
 	digest digest   // of its configuration, to tell an unchanged cluster on Update
-	s      settings // a copy: the translation's is dropped with the update
+	s      settings // a copy (the translation's is dropped); s.name is the name
 	stats  *clusterStats
 	// traffic holds what the first request makes (busy): the traffic
 	// stats and the dialer. Most clusters of a large mesh never get one.
@@ -64,7 +63,7 @@ var warmAtStart = func() chan struct{} {
 }()
 
 func newCluster(d digest, s *settings, store *stats.Store) *Cluster {
-	c := &Cluster{name: s.name, digest: d, s: *s}
+	c := &Cluster{digest: d, s: *s}
 	sc := stats.ClusterScope(store, s.statName)
 	c.stats = stats.NewBlock[clusterStats](sc)
 	c.trafficStats = stats.NewLazyBlock[trafficStats](sc)
@@ -129,7 +128,7 @@ func (c *Cluster) start() {
 	default: // STATIC
 		c.warm = warmAtStart
 		c.warmed.Store(true)
-		var hosts []*Host
+		hosts := make([]*Host, 0, len(c.s.endpoints))
 		for _, e := range c.s.endpoints {
 			ip, _ := netip.ParseAddr(e.host) // checked at translation
 			hosts = append(hosts, c.newHost(netip.AddrPortFrom(ip, e.port), e.weight, e.hostname, e.health))
@@ -214,13 +213,20 @@ type hostSet struct {
 
 func (c *Cluster) newHostSet(hosts []*Host) *hostSet {
 	hs := &hostSet{hosts: hosts}
-	healthy := make([]*Host, 0, len(hosts))
 	for _, h := range hosts {
 		if h.Healthy() {
-			healthy = append(healthy, h)
+			hs.healthy++
 		}
 	}
-	hs.healthy = len(healthy)
+	healthy := hosts // all of them, as usual: no copy
+	if hs.healthy < len(hosts) {
+		healthy = make([]*Host, 0, hs.healthy)
+		for _, h := range hosts {
+			if h.Healthy() {
+				healthy = append(healthy, h)
+			}
+		}
+	}
 	if len(hosts) > 0 && len(healthy)*100 < healthyPanicPercent*len(hosts) {
 		healthy, hs.panicked = hosts, &c.stats.LbHealthyPanic
 	}

@@ -91,7 +91,7 @@ func (c *Cluster) lookup(ctx context.Context, name string) ([]netip.Addr, error)
 	}
 	addrs, err := resolver.LookupNetIP(ctx, network, name)
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s: resolve %q: %w", c.name, name, err)
+		return nil, fmt.Errorf("cluster %s: resolve %q: %w", c.s.name, name, err)
 	}
 	var v4, v6 []netip.Addr
 	for _, a := range addrs {
@@ -118,7 +118,7 @@ func (c *Cluster) lookup(ctx context.Context, name string) ([]netip.Addr, error)
 		out = append(v4, v6...)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("cluster %s: %q has no address of the wanted family", c.name, name)
+		return nil, fmt.Errorf("cluster %s: %q has no address of the wanted family", c.s.name, name)
 	}
 	return out, nil
 }
@@ -135,7 +135,7 @@ type origDstHosts struct {
 
 func (o *origDstHosts) pick(lb *LBContext) (*Host, error) {
 	if lb == nil || !lb.OriginalDst.IsValid() {
-		return nil, failure.ErrNoHealthyUpstream.With(fmt.Errorf("cluster %s: no original destination", o.c.name))
+		return nil, failure.ErrNoHealthyUpstream.With(fmt.Errorf("cluster %s: no original destination", o.c.s.name))
 	}
 	if h, ok := o.fast.Load(lb.OriginalDst); ok {
 		h.(*Host).touch()

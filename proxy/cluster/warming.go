@@ -14,7 +14,7 @@ func (m *Manager) warm(c *Cluster) {
 	if m.warming == nil {
 		m.warming = map[string]*Cluster{}
 	}
-	m.warming[c.name] = c
+	m.warming[c.s.name] = c
 	go m.promote(c)
 }
 
@@ -27,15 +27,15 @@ func (m *Manager) promote(c *Cluster) {
 		return
 	}
 	m.mu.Lock()
-	if m.warming[c.name] != c {
+	if m.warming[c.s.name] != c {
 		m.mu.Unlock()
 		return
 	}
-	delete(m.warming, c.name)
+	delete(m.warming, c.s.name)
 	cur := *m.clusters.Load()
-	prev := cur[c.name]
+	prev := cur[c.s.name]
 	next := maps.Clone(cur)
-	next[c.name] = c
+	next[c.s.name] = c
 	m.clusters.Store(&next)
 	m.mu.Unlock()
 	if prev != nil {
