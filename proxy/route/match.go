@@ -21,15 +21,22 @@ const (
 	pathSeparatedPrefix
 )
 
-// matcher is a translated RouteMatch.
+// matcher is a translated RouteMatch. Most routes match on a path
+// alone: the other conditions sit behind one pointer, nil without them,
+// so that a route of a mesh's thousands stays small.
 type matcher struct {
 	kind          pathKind
-	path          string
-	re            *regexp.Regexp
 	caseSensitive bool
-	headers       []headerMatcher
-	query         []queryMatcher
-	grpc          bool
+	path          string
+	more          *conditions
+}
+
+// conditions are a RouteMatch's less common parts.
+type conditions struct {
+	re      *regexp.Regexp // safe_regex
+	headers []headerMatcher
+	query   []queryMatcher
+	grpc    bool
 }
 
 // match reports whether r matches; path is its :path, noQuery the same
@@ -45,7 +52,7 @@ func (m *matcher) match(r *http.Request, path, noQuery string) bool {
 			return false
 		}
 	case pathRegex:
-		if !m.re.MatchString(noQuery) {
+		if !m.more.re.MatchString(noQuery) {
 			return false
 		}
 	case pathSeparatedPrefix:
@@ -53,21 +60,28 @@ func (m *matcher) match(r *http.Request, path, noQuery string) bool {
 			return false
 		}
 	}
-	if m.grpc && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+	if m.more == nil {
+		return true
+	}
+	return m.more.match(r, path, noQuery)
+}
+
+func (c *conditions) match(r *http.Request, path, noQuery string) bool {
+	if c.grpc && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 		return false
 	}
-	for i := range m.headers {
-		if !m.headers[i].match(r, path) {
+	for i := range c.headers {
+		if !c.headers[i].match(r, path) {
 			return false
 		}
 	}
-	if len(m.query) > 0 {
+	if len(c.query) > 0 {
 		q := ""
 		if len(path) > len(noQuery) {
 			q = path[len(noQuery)+1:]
 		}
-		for i := range m.query {
-			if !m.query[i].match(q) {
+		for i := range c.query {
+			if !c.query[i].match(q) {
 				return false
 			}
 		}
@@ -92,7 +106,7 @@ func (m *matcher) equal(a, b string) bool {
 func translateMatch(a *arena, pb *routev3.RouteMatch, p config.Path, errs *config.Errors) matcher {
 	rejectUnsupported(errs, pb, p, "prefix", "path", "safe_regex", "path_separated_prefix",
 		"case_sensitive", "headers", "query_parameters", "grpc")
-	m := matcher{caseSensitive: true}
+	m, more := matcher{caseSensitive: true}, &conditions{}
 	if cs := pb.GetCaseSensitive(); cs != nil {
 		m.caseSensitive = cs.GetValue()
 	}
@@ -103,7 +117,7 @@ func translateMatch(a *arena, pb *routev3.RouteMatch, p config.Path, errs *confi
 		m.kind, m.path = pathExact, a.str(ps.Path)
 	case *routev3.RouteMatch_SafeRegex:
 		m.kind = pathRegex
-		m.re = compileFull(ps.SafeRegex, p.Field("safe_regex"), errs)
+		more.re = compileFull(ps.SafeRegex, p.Field("safe_regex"), errs)
 	case *routev3.RouteMatch_PathSeparatedPrefix:
 		m.kind, m.path = pathSeparatedPrefix, a.str(ps.PathSeparatedPrefix)
 		if strings.ContainsAny(m.path, "?#") || strings.HasSuffix(m.path, "/") {
@@ -114,13 +128,16 @@ func translateMatch(a *arena, pb *routev3.RouteMatch, p config.Path, errs *confi
 	}
 	if pb.GetGrpc() != nil {
 		rejectUnsupported(errs, pb.GetGrpc(), p.Field("grpc"))
-		m.grpc = true
+		more.grpc = true
 	}
 	for i, h := range pb.GetHeaders() {
-		m.headers = append(m.headers, translateHeaderMatcher(h, p.Field("headers").Index(i), errs))
+		more.headers = append(more.headers, translateHeaderMatcher(h, p.Field("headers").Index(i), errs))
 	}
 	for i, q := range pb.GetQueryParameters() {
-		m.query = append(m.query, translateQueryMatcher(q, p.Field("query_parameters").Index(i), errs))
+		more.query = append(more.query, translateQueryMatcher(q, p.Field("query_parameters").Index(i), errs))
+	}
+	if more.re != nil || more.grpc || len(more.headers) > 0 || len(more.query) > 0 {
+		m.more = more
 	}
 	return m
 }
