@@ -13,6 +13,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/listener/inspector"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/listener/originaldst"
+	"github.com/outrider-mesh/outrider/proxy/sockio"
 )
 
 // readerSize is the per-connection read buffer; a ClientHello that does
@@ -27,7 +28,8 @@ func (m *Manager) serve(a *active, c *net.TCPConn) {
 	defer m.untrack(c)
 	defer c.Close()
 	r := readers.Get().(*bufio.Reader)
-	r.Reset(c)
+	// Read without the scheduler's system-call hand-off (see sockio).
+	r.Reset(sockio.Reader(c))
 	nc := &network.Conn{
 		Conn:   c,
 		Reader: r,

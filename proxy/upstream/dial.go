@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/outrider-mesh/outrider/proxy/failure"
+	"github.com/outrider-mesh/outrider/proxy/sockio"
 )
 
 // Dialer opens upstream TCP connections for one cluster, honouring
@@ -70,7 +71,8 @@ func (d *Dialer) Dial(ctx context.Context, addr netip.AddrPort, host *HostStats)
 	d.Stats.CxConnectMs.Record(uint64(time.Since(start).Milliseconds()))
 	d.Stats.CxActive.Inc()
 	host.CxActive.Add(1)
-	return &Conn{TCPConn: nc.(*net.TCPConn), d: d, host: host, opened: start}, nil
+	tc := nc.(*net.TCPConn)
+	return &Conn{TCPConn: tc, io: sockio.New(tc), d: d, host: host, opened: start}, nil
 }
 
 // Conn is an upstream connection that counts its bytes into the cluster's
@@ -78,6 +80,9 @@ func (d *Dialer) Dial(ctx context.Context, addr netip.AddrPort, host *HostStats)
 // ReadFrom/WriteTo paths stay available.
 type Conn struct {
 	*net.TCPConn
+	// io reads and writes the socket without the scheduler's system-call
+	// hand-off (see sockio); nil when the socket does not allow it.
+	io        *sockio.Conn
 	d         *Dialer
 	host      *HostStats
 	opened    time.Time
@@ -86,7 +91,13 @@ type Conn struct {
 }
 
 func (c *Conn) Read(p []byte) (int, error) {
-	n, err := c.TCPConn.Read(p)
+	var n int
+	var err error
+	if c.io != nil {
+		n, err = c.io.Read(p)
+	} else {
+		n, err = c.TCPConn.Read(p)
+	}
 	c.d.Stats.CxRxBytesTotal.Add(uint64(n))
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		c.remoteEOF.Store(true)
@@ -95,7 +106,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
-	n, err := c.TCPConn.Write(p)
+	var n int
+	var err error
+	if c.io != nil {
+		n, err = c.io.Write(p)
+	} else {
+		n, err = c.TCPConn.Write(p)
+	}
 	c.d.Stats.CxTxBytesTotal.Add(uint64(n))
 	return n, err
 }

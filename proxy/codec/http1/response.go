@@ -116,7 +116,7 @@ var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
 func (w *response) writer() *bufio.Writer {
 	if w.bw == nil {
-		w.bw = getWriter(w.sc.conn)
+		w.bw = getWriter(w.sc.out)
 	}
 	return w.bw
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/outrider-mesh/outrider/proxy/sockio"
 )
 
 var (
@@ -24,6 +26,7 @@ var (
 // time and in order, on the goroutine that called ServeConn.
 type serverConn struct {
 	conn       net.Conn
+	out        io.Writer // conn, or a sockio.Conn over it
 	br         *bufio.Reader
 	handler    http.Handler
 	ctx        context.Context // ServeConn's: when done, drain
@@ -86,12 +89,19 @@ func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Hand
 	if cfg == nil {
 		cfg = &ServerConfig{}
 	}
+	// Responses are written, and requests read when no reader is given,
+	// without the scheduler's system-call hand-off (see sockio).
+	out := io.Writer(conn)
+	if s := sockio.New(conn); s != nil {
+		out = s
+	}
 	ownReader := br == nil
 	if ownReader {
-		br = getReader(conn)
+		br = getReader(out.(io.Reader))
 	}
 	sc := &serverConn{
 		conn:           conn,
+		out:            out,
 		br:             br,
 		handler:        h,
 		ctx:            ctx,
@@ -283,7 +293,7 @@ func (sc *serverConn) reject(pe *ProtocolError) {
 		sc.onProtoErr(pe.Status, pe)
 	}
 	text := http.StatusText(pe.Status)
-	bw := getWriter(sc.conn)
+	bw := getWriter(sc.out)
 	writeStatusLine(bw, false, pe.Status)
 	bw.WriteString("Content-Length: ")
 	bw.WriteString(strconv.Itoa(len(text)))
