@@ -63,8 +63,8 @@ var warmAtStart = func() chan struct{} {
 }()
 
 func newCluster(d digest, s *settings, store *stats.Store) *Cluster {
-	c := &Cluster{digest: d, s: *s}
-	sc := stats.ClusterScope(store, s.statName)
+	c := &Cluster{digest: d, s: s.owned()}
+	sc := stats.ClusterScope(store, c.s.statName)
 	c.stats = stats.NewBlock[clusterStats](sc)
 	c.trafficStats = stats.NewLazyBlock[trafficStats](sc)
 	// track_remaining adds the remaining_* gauges; without it they are nil.
@@ -131,8 +131,10 @@ func (c *Cluster) start() {
 		hosts := make([]*Host, 0, len(c.s.endpoints))
 		for _, e := range c.s.endpoints {
 			ip, _ := netip.ParseAddr(e.host) // checked at translation
-			hosts = append(hosts, c.newHost(netip.AddrPortFrom(ip, e.port), e.weight, e.hostname, e.health))
+			hosts = append(hosts, c.newHost(netip.AddrPortFrom(ip, e.port), e.weight, own(e.hostname), e.health))
 		}
+		// The hosts hold the endpoints now; the translation's list goes.
+		c.s.endpoints = nil
 		c.setHosts(hosts)
 	}
 }

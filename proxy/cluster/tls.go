@@ -38,7 +38,8 @@ func translateTLS(pb *clusterv3.Cluster, s *settings, reg *tls.Registry, store *
 		}
 		return
 	}
-	st := tls.NewStats(stats.ClusterScope(store, s.statName))
+	// own: s.statName still points into the proto.
+	st := tls.NewStats(stats.ClusterScope(store, own(s.statName)))
 	c, err := reg.TranslateUpstream(ts, st, p.Field("transport_socket"))
 	if err != nil {
 		errs.Add(p.Field("transport_socket"), err)

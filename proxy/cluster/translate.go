@@ -90,10 +90,11 @@ func translate(pb *clusterv3.Cluster, p config.Path, errs *config.Errors) *setti
 		// load balancing, no %CLUSTER_METADATA%).
 		rejectUnsupported(errs, md, p.Field("metadata"), "filter_metadata")
 	}
-	// Strings kept from the proto are copied (own): a decoded string
-	// shares its memory span with the decoder's garbage and would keep
-	// the whole span resident for as long as the cluster lives.
-	name := own(pb.GetName())
+	// The strings and endpoints here still point into the proto: the
+	// cluster made of these settings copies what it keeps (newCluster).
+	// Copied here, among the translation's garbage, they would pin its
+	// memory spans for as long as the cluster lives.
+	name := pb.GetName()
 	s := &settings{name: name, statName: name, policy: &policy{
 		kind:            pb.GetType(),
 		connectTimeout:  durationOr(pb.GetConnectTimeout(), defaultConnectTimeout),
@@ -106,7 +107,7 @@ func translate(pb *clusterv3.Cluster, p config.Path, errs *config.Errors) *setti
 		errs.Addf(p.Field("name"), "cluster: name is required")
 	}
 	if pb.GetAltStatName() != "" {
-		s.statName = own(pb.GetAltStatName())
+		s.statName = pb.GetAltStatName()
 	}
 	if s.dnsRefresh <= 0 {
 		errs.Addf(p.Field("dns_refresh_rate"), "cluster: dns_refresh_rate must be positive")
@@ -241,14 +242,14 @@ func translateLbEndpoint(lbe *endpointv3.LbEndpoint, kind clusterv3.Cluster_Disc
 	if sa.GetPortValue() == 0 || sa.GetPortValue() > math.MaxUint16 {
 		errs.Addf(sp.Field("port_value"), "cluster: port_value %d is out of range", sa.GetPortValue())
 	}
-	e.host, e.port = own(sa.GetAddress()), uint16(sa.GetPortValue())
+	e.host, e.port = sa.GetAddress(), uint16(sa.GetPortValue())
 	if kind == clusterv3.Cluster_STATIC {
 		if _, err := netip.ParseAddr(e.host); err != nil {
 			errs.Addf(sp.Field("address"), "cluster: STATIC endpoint %q is not an IP address", e.host)
 			return e, false
 		}
 	}
-	e.hostname = own(ep.GetHostname())
+	e.hostname = ep.GetHostname()
 	e.health = lbe.GetHealthStatus()
 	if e.health == corev3.HealthStatus_DEGRADED {
 		errs.Addf(p.Field("health_status"), "cluster: health_status DEGRADED is not supported")
@@ -375,3 +376,23 @@ func durationOr(d *durationpb.Duration, def time.Duration) time.Duration {
 
 // own copies s out of the proto it came from (see translate).
 func own(s string) string { return strings.Clone(s) }
+
+// owned returns a copy of s that keeps nothing of the proto it was
+// translated from: its strings and endpoints are copied, those of a
+// STATIC cluster only until its hosts are made (start).
+func (s *settings) owned() settings {
+	o := *s
+	o.name = own(s.name)
+	o.statName = o.name
+	if s.statName != s.name {
+		o.statName = own(s.statName)
+	}
+	if o.kind != clusterv3.Cluster_STATIC {
+		o.endpoints = make([]endpoint, len(s.endpoints))
+		for i, e := range s.endpoints {
+			e.host, e.hostname = own(e.host), own(e.hostname)
+			o.endpoints[i] = e
+		}
+	}
+	return o
+}
