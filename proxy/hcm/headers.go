@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"unsafe"
 
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
@@ -82,8 +83,9 @@ func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int
 		edge := cm.s.useRemoteAddress && !internal
 		id := h.Get("X-Request-Id")
 		if id == "" || (edge && !cm.s.preserveExtID) {
-			id = newUUID()
-			h.Set("X-Request-Id", id)
+			v := newUUIDValue()
+			h["X-Request-Id"] = v
+			id = v[0]
 		}
 		info.RequestID = id
 	} else {
@@ -133,8 +135,24 @@ func (cm *ConnectionManager) forwardedFor(h http.Header, peer netip.Addr) (trust
 	return trusted, internal
 }
 
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
+// uuidValue is a header value holding one UUID, and the UUID's bytes: one
+// allocation for both.
+type uuidValue struct {
+	v [1]string
+	s [36]byte
+}
+
+// newUUIDValue returns a header value of one random (version 4) UUID.
+func newUUIDValue() []string {
+	u := new(uuidValue)
+	fillUUID(&u.s)
+	// The bytes are never written again: the string may share them.
+	u.v[0] = unsafe.String(&u.s[0], len(u.s))
+	return u.v[:]
+}
+
+// fillUUID writes a random (version 4) UUID into s.
+func fillUUID(s *[36]byte) {
 	var b [16]byte
 	hi, lo := rand.Uint64(), rand.Uint64()
 	for i := 0; i < 8; i++ {
@@ -143,7 +161,6 @@ func newUUID() string {
 	}
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
 	hex.Encode(s[9:13], b[4:6])
@@ -153,5 +170,4 @@ func newUUID() string {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
-	return string(s[:])
 }

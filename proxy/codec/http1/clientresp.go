@@ -32,7 +32,7 @@ func (ex *exchange) readResponse() (*http.Response, error) {
 	trace := httptrace.ContextClientTrace(ex.req.Context())
 	for n := 0; ; n++ {
 		hp.reset(cc.maxHeadBytes, defaultMaxFields, recordCase)
-		resp, hc, err := readResponseHead(ex.br, hp, ex.req, n == 0)
+		resp, hc, err := readResponseHead(&ex.resp, ex.br, hp, ex.req, n == 0)
 		if err != nil {
 			putReader(ex.br)
 			ex.finish(partRead, false, true)
@@ -62,8 +62,8 @@ var (
 	errTruncated  = protoErr(http.StatusBadGateway, detailTruncatedHead, "connection closed inside the response head")
 )
 
-// readResponseHead reads one status line and header section.
-func readResponseHead(br *bufio.Reader, hp *headParser, req *http.Request, first bool) (*http.Response, HeaderCase, error) {
+// readResponseHead reads one status line and header section into resp.
+func readResponseHead(resp *http.Response, br *bufio.Reader, hp *headParser, req *http.Request, first bool) (*http.Response, HeaderCase, error) {
 	line, err := hp.line(br)
 	if err == nil {
 		err = checkStatusLine(line)
@@ -86,7 +86,7 @@ func readResponseHead(br *bufio.Reader, hp *headParser, req *http.Request, first
 	}
 	h := make(http.Header, len(hp.fields))
 	start, hc := hp.build(h)
-	resp := &http.Response{
+	*resp = http.Response{
 		Status:     start[9:],
 		StatusCode: int(start[9]-'0')*100 + int(start[10]-'0')*10 + int(start[11]-'0'),
 		Proto:      start[:8],

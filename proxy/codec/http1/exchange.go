@@ -18,6 +18,7 @@ type exchange struct {
 	br        *bufio.Reader
 	body      *responseBody // rb once the final response arrived
 	rb        responseBody
+	resp      http.Response // the response returned, allocated with the exchange
 	stop      func() bool // stops the context watcher
 	watched   *response   // the server request whose context is watched instead
 	writeDone chan struct{}
