@@ -153,6 +153,8 @@ func (p *Pool) newH1(conn net.Conn, sess *streaminfo.TLS) *h1Conn {
 		MaxResponseHeaderBytes: p.opts.MaxResponseHeaderBytes,
 		Release:                c.release,
 		PreserveCase:           p.opts.PreserveCase,
+		// The router copies a response's header before its body.
+		ReuseResponseHeader: true,
 	})
 	return c
 }

@@ -144,6 +144,9 @@ func (p *Pool) ProtocolFor(req *http.Request) Protocol {
 
 // RoundTrip sends req on a pooled connection and returns the response
 // headers; the body streams. Closing the response body ends the request.
+// On HTTP/1.1 the response's Header is valid until its body is closed or
+// read to its end (the connection's next response reuses the map; the
+// value slices stay valid): copy it first, as the router does.
 // req.URL must carry the scheme ("http") and req.Host the authority.
 // Waiting for a connection counts as a pending request; beyond
 // max_pending_requests the request fails with failure.ErrOverflow.

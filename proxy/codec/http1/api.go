@@ -95,6 +95,12 @@ type ClientConfig struct {
 	// ResponseHeaderCase). It is also on when the request's context carries
 	// a HeaderCase.
 	PreserveCase bool
+	// ReuseResponseHeader makes each response's Header the connection's one
+	// map, cleared for the next response: a response's Header is then
+	// valid only until its body is closed or read to its end (copy what
+	// must outlive it; the value slices stay valid). It spares a map per
+	// request to a caller that copies the header at once, as a proxy does.
+	ReuseResponseHeader bool
 	// AbsoluteForm writes the request-target in absolute form
 	// ("http://host/path") when req.URL has a scheme and host, as an
 	// upstream HTTP proxy expects. Otherwise the target is origin-form
@@ -115,6 +121,9 @@ type ClientConn struct {
 	ex    *exchange // the exchange in progress
 	// abortFn is abortExchange, bound once rather than per exchange.
 	abortFn func()
+	// header is the response header map reused by each exchange
+	// (ReuseResponseHeader); nil otherwise.
+	header http.Header
 }
 
 // NewClientConn wraps an established connection. cfg may be nil.
@@ -125,6 +134,9 @@ func NewClientConn(conn net.Conn, cfg *ClientConfig) *ClientConn {
 		cc.onRelease = cfg.Release
 		cc.preserveCase = cfg.PreserveCase
 		cc.absoluteForm = cfg.AbsoluteForm
+		if cfg.ReuseResponseHeader {
+			cc.header = make(http.Header)
+		}
 		if cfg.MaxResponseHeaderBytes > 0 {
 			cc.maxHeadBytes = cfg.MaxResponseHeaderBytes
 		}

@@ -32,7 +32,14 @@ func (ex *exchange) readResponse() (*http.Response, error) {
 	trace := httptrace.ContextClientTrace(ex.req.Context())
 	for n := 0; ; n++ {
 		hp.reset(cc.maxHeadBytes, defaultMaxFields, recordCase)
-		resp, hc, err := readResponseHead(&ex.resp, ex.br, hp, ex.req, n == 0)
+		h := cc.header
+		if trace != nil {
+			// Got1xxResponse may keep the informational responses'
+			// headers: each response gets a map of its own.
+			h = nil
+		}
+		clear(h)
+		resp, hc, err := readResponseHead(&ex.resp, h, ex.br, hp, ex.req, n == 0)
 		if err != nil {
 			putReader(ex.br)
 			ex.finish(partRead, false, true)
@@ -62,8 +69,9 @@ var (
 	errTruncated  = protoErr(http.StatusBadGateway, detailTruncatedHead, "connection closed inside the response head")
 )
 
-// readResponseHead reads one status line and header section into resp.
-func readResponseHead(resp *http.Response, br *bufio.Reader, hp *headParser, req *http.Request, first bool) (*http.Response, HeaderCase, error) {
+// readResponseHead reads one status line and header section into resp,
+// its fields into h (empty), or a new map when h is nil.
+func readResponseHead(resp *http.Response, h http.Header, br *bufio.Reader, hp *headParser, req *http.Request, first bool) (*http.Response, HeaderCase, error) {
 	line, err := hp.line(br)
 	if err == nil {
 		err = checkStatusLine(line)
@@ -84,7 +92,9 @@ func readResponseHead(resp *http.Response, br *bufio.Reader, hp *headParser, req
 		}
 		return nil, nil, err
 	}
-	h := make(http.Header, len(hp.fields))
+	if h == nil {
+		h = make(http.Header, len(hp.fields))
+	}
 	start, hc := hp.build(h)
 	*resp = http.Response{
 		Status:     start[9:],

@@ -19,8 +19,8 @@ type exchange struct {
 	body      *responseBody // rb once the final response arrived
 	rb        responseBody
 	resp      http.Response // the response returned, allocated with the exchange
-	stop      func() bool // stops the context watcher
-	watched   *response   // the server request whose context is watched instead
+	stop      func() bool   // stops the context watcher
+	watched   *response     // the server request whose context is watched instead
 	writeDone chan struct{}
 
 	mu       sync.Mutex
