@@ -33,6 +33,7 @@ type BatchedConn struct {
 	spare    []byte    // the last batch's buffer, reused for the next
 	flushing bool      // a flusher goroutine is running
 	err      error     // the first write error, or net.ErrClosed
+	flushFn  func()    // b.flush, bound once: a go statement on it allocates nothing
 }
 
 const (
@@ -51,6 +52,7 @@ const (
 func NewBatchedConn(c net.Conn) *BatchedConn {
 	b := &BatchedConn{Conn: c}
 	b.cond.L = &b.mu
+	b.flushFn = b.flush
 	return b
 }
 
@@ -71,7 +73,7 @@ func (b *BatchedConn) Write(p []byte) (int, error) {
 	b.pending = append(b.pending, p...)
 	if !b.flushing {
 		b.flushing = true
-		go b.flush()
+		go b.flushFn()
 	}
 	b.mu.Unlock()
 	return len(p), nil
@@ -98,11 +100,12 @@ func (b *BatchedConn) flush() {
 		}
 		b.cond.Broadcast()
 	}
-	// An idle connection keeps one small buffer.
-	if b.spare == nil && cap(b.pending) <= keepBatchBuffer {
-		b.spare = b.pending[:0]
+	// An idle connection keeps its two buffers while they are small:
+	// the next batch reuses them instead of allocating.
+	if cap(b.pending) > keepBatchBuffer {
+		b.pending = nil
 	}
-	b.pending = nil
+	b.pending = b.pending[:0]
 	b.flushing = false
 	b.cond.Broadcast()
 	b.mu.Unlock()
