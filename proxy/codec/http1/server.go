@@ -69,21 +69,29 @@ type serverConn struct {
 
 	// The background read watches for the client going away while the
 	// handler runs, once the request body has been read. It starts only
-	// when the handler has run for watchAfter (watch, a timer reused for
-	// every request, fires for watchFor), so that the usual quick
-	// request spends no goroutine, read and deadline changes on it.
-	bgMu      sync.Mutex
-	bgRunning bool
-	bgDone    chan struct{}
-	peerGone  atomic.Bool
-	watch     *time.Timer
-	watchFor  *response // guarded by bgMu; nil when no watch is pending
+	// when the handler has run for watchAfter, so that the usual quick
+	// request spends no goroutine, read and deadline changes on it. The
+	// timer (watch) stays armed across requests and, when it fires,
+	// checks how long the request it finds (watchFor) has run, arming
+	// itself again for the rest: a request neither resets nor stops it.
+	// (A stopped timer stays in the runtime's heap until it would have
+	// fired, and wakes the idle process then: at a moderate rate that was
+	// one extra wake-up per request.)
+	bgMu       sync.Mutex
+	bgRunning  bool
+	bgDone     chan struct{}
+	peerGone   atomic.Bool
+	watch      *time.Timer
+	watchFor   *response // nil when no watch is pending
+	watchSince int64     // monotime when watchFor's watch was asked for
+	watchArmed bool      // watch will fire
 }
 
 // watchAfter is how long a handler runs, its request read, before the
 // connection is watched for the client going away. A client that leaves
-// is noticed at most this late; a request answered sooner costs nothing.
-const watchAfter = 2 * time.Millisecond
+// is noticed within twice this; a request answered sooner costs nothing,
+// and a busy connection's timer fires at most once per watchAfter.
+const watchAfter = 100 * time.Millisecond
 
 func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Handler, cfg *ServerConfig) (err error) {
 	if cfg == nil {
@@ -225,14 +233,20 @@ func (sc *serverConn) idleFired() {
 	sc.conn.SetReadDeadline(aLongTimeAgo)
 }
 
-// stopIdleTimer stops the idle timer when the connection ends, so that it
-// does not keep the connection until it fires.
+// stopIdleTimer stops the idle and watch timers when the connection ends,
+// so that they do not keep the connection until they fire.
 func (sc *serverConn) stopIdleTimer() {
 	sc.mu.Lock()
 	if sc.idleTimer != nil {
 		sc.idleTimer.Stop()
 	}
 	sc.mu.Unlock()
+	sc.bgMu.Lock()
+	sc.watchFor = nil
+	if sc.watch != nil {
+		sc.watch.Stop()
+	}
+	sc.bgMu.Unlock()
 }
 
 // epoch anchors monotime.
@@ -383,7 +397,11 @@ func (sc *serverConn) startBackgroundRead(w *response) {
 	if w.finished || sc.bgRunning || sc.watchFor != nil {
 		return
 	}
-	sc.watchFor = w
+	sc.watchFor, sc.watchSince = w, monotime()
+	if sc.watchArmed {
+		return // it fires for this request, or checks it and fires again
+	}
+	sc.watchArmed = true
 	if sc.watch == nil {
 		sc.watch = time.AfterFunc(watchAfter, sc.watchLong)
 	} else {
@@ -397,9 +415,18 @@ func (sc *serverConn) startBackgroundRead(w *response) {
 func (sc *serverConn) watchLong() {
 	sc.bgMu.Lock()
 	defer sc.bgMu.Unlock()
+	sc.watchArmed = false
 	w := sc.watchFor
+	if w == nil {
+		return // no request to watch: the next one arms the timer
+	}
+	if left := int64(watchAfter) - (monotime() - sc.watchSince); left > 0 {
+		sc.watchArmed = true
+		sc.watch.Reset(time.Duration(left))
+		return
+	}
 	sc.watchFor = nil
-	if w == nil || w.finished || sc.bgRunning || sc.br.Buffered() > 0 {
+	if w.finished || sc.bgRunning || sc.br.Buffered() > 0 {
 		return
 	}
 	sc.bgRunning = true
@@ -424,11 +451,9 @@ func (sc *serverConn) stopBackgroundRead(w *response) {
 	if w != nil {
 		w.finished = true
 	}
-	if sc.watchFor != nil {
-		// A callback already under way finds watchFor nil and does nothing.
-		sc.watchFor = nil
-		sc.watch.Stop()
-	}
+	// The timer stays armed: when it fires it finds no request, or
+	// the next one, and does nothing to this one.
+	sc.watchFor = nil
 	if !sc.bgRunning {
 		return
 	}
