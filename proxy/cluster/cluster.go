@@ -27,7 +27,6 @@ type Cluster struct {
 	// stats and the dialer. Most clusters of a large mesh never get one.
 	traffic      atomic.Pointer[traffic]
 	trafficStats stats.Lazy[trafficStats]
-	limits       upstream.Limits // &pending, &requests
 	// The circuit breakers' thresholds. retries is max_retries: the router
 	// takes a unit per retry.
 	pending, requests, retries, conns upstream.Limit
@@ -78,7 +77,6 @@ func newCluster(d digest, s *settings, store *stats.Store) *Cluster {
 	c.requests.Init(t.maxRequests, &st.RqOpen, remRq)
 	c.retries.Init(t.maxRetries, &st.RqRetryOpen, remRetries)
 	c.conns.Init(t.maxConnections, &st.CxOpen, remCx)
-	c.limits = upstream.Limits{Pending: &c.pending, Requests: &c.requests}
 	c.hosts.Store(c.newHostSet(nil))
 	return c
 }
@@ -110,6 +108,11 @@ func (c *Cluster) busy() *traffic {
 		return c.traffic.Load() // another request made it first
 	}
 	return t
+}
+
+// limits are the breakers a pool's requests count against.
+func (c *Cluster) limits() upstream.Limits {
+	return upstream.Limits{Pending: &c.pending, Requests: &c.requests}
 }
 
 // start begins endpoint discovery.
@@ -287,7 +290,7 @@ func (h *Host) Pool() *upstream.Pool {
 		return p
 	}
 	c := h.c
-	if !h.pool.CompareAndSwap(nil, upstream.NewPool(h.addr, &c.busy().dialer, &c.s.http, c.limits, &h.stats)) {
+	if !h.pool.CompareAndSwap(nil, upstream.NewPool(h.addr, &c.busy().dialer, &c.s.http, c.limits(), &h.stats)) {
 		return h.pool.Load() // another request made it first
 	}
 	// drain sets drained before it looks for the pool, this stored the
