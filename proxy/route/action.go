@@ -94,10 +94,19 @@ func (r *Route) Target(req *http.Request) Target {
 	return Target{Cluster: r.Cluster, RequestHeaders: r.RequestHeaders, ResponseHeaders: r.ResponseHeaders}
 }
 
+// regexRewrite is a route's regex_rewrite.
+type regexRewrite struct {
+	re    *regexp.Regexp
+	subst string
+}
+
 // RewritePath applies prefix_rewrite or regex_rewrite to path (the
 // :path, with its query) and reports whether it changed.
 func (r *Route) RewritePath(path string) (string, bool) {
-	return rewritePath(path, &r.match, r.hasPrefixRewrite, r.PrefixRewrite, r.regexRewrite, r.regexSubst)
+	if rr := r.regexRewrite; rr != nil {
+		return rewritePath(path, &r.match, r.hasPrefixRewrite, r.PrefixRewrite, rr.re, rr.subst)
+	}
+	return rewritePath(path, &r.match, r.hasPrefixRewrite, r.PrefixRewrite, nil, "")
 }
 
 func rewritePath(path string, m *matcher, hasPrefix bool, prefix string, re *regexp.Regexp, subst string) (string, bool) {
@@ -306,7 +315,8 @@ func translateRouteAction(a *arena, ra *routev3.RouteAction, r *Route, vh *vhost
 		if r.hasPrefixRewrite {
 			errs.Addf(rp, "route: prefix_rewrite and regex_rewrite are mutually exclusive")
 		}
-		r.regexRewrite, r.regexSubst = compileRewrite(rr.GetPattern(), rr.GetSubstitution(), rp, errs)
+		r.regexRewrite = &regexRewrite{}
+		r.regexRewrite.re, r.regexRewrite.subst = compileRewrite(rr.GetPattern(), rr.GetSubstitution(), rp, errs)
 	}
 	switch hr := ra.GetHostRewriteSpecifier().(type) {
 	case *routev3.RouteAction_HostRewriteLiteral:

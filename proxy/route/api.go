@@ -10,7 +10,6 @@ package route
 
 import (
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -120,13 +119,14 @@ type Route struct {
 	Retry *retry.Policy
 	// BufferLimit is per_request_buffer_limit_bytes: how much of the
 	// request body is kept for retries.
-	BufferLimit      int
-	PrefixRewrite    string
+	BufferLimit   int
+	PrefixRewrite string
+	// regexRewrite is regex_rewrite; nil without one (most routes).
+	regexRewrite    *regexRewrite
+	HostRewrite     string // host_rewrite_literal
+	AutoHostRewrite bool
+	// Beside AutoHostRewrite, where it takes no room of its own.
 	hasPrefixRewrite bool
-	regexRewrite     *regexp.Regexp
-	regexSubst       string
-	HostRewrite      string // host_rewrite_literal
-	AutoHostRewrite  bool
 	// Websocket overrides the connection manager's upgrade_configs for
 	// this route when not nil.
 	Websocket *bool
