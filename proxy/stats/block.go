@@ -3,6 +3,7 @@ package stats
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -104,7 +105,7 @@ type Lazy[T any] struct{ b *block }
 func (l Lazy[T]) Get() *T { return (*T)(l.b.load()) }
 
 // Scope is the scope the block was registered under.
-func (l Lazy[T]) Scope() Scope { return l.b.scope }
+func (l Lazy[T]) Scope() Scope { return *l.b.scope }
 
 // register finds or creates the block of type T under sc; a lazy one has
 // no values yet.
@@ -113,13 +114,20 @@ func register[T any](sc Scope, lazy bool) *block {
 	st := sc.store
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	var scope *Scope
 	for b := st.blocks[sc.prefix]; b != nil; b = b.next {
 		if b.schema == sch {
 			return b
 		}
+		if b.scope.same(sc) {
+			scope = b.scope
+		}
 	}
-	b := &block{scope: sc, schema: sch}
-	b.scope.promPrefix = st.intern(sc.promPrefix)
+	if scope == nil {
+		scope = &sc
+		scope.promPrefix = st.intern(sc.promPrefix)
+	}
+	b := &block{scope: scope, schema: sch}
 	if !lazy {
 		b.base.Store((*byte)(sch.alloc()))
 	}
@@ -132,7 +140,9 @@ func register[T any](sc Scope, lazy bool) *block {
 
 // block is the store's record of one registered block.
 type block struct {
-	scope  Scope
+	// scope is shared by the blocks of one scope (a cluster has two or
+	// three): a Scope is 64 bytes.
+	scope  *Scope
 	schema *schema
 	// base is the *T of the values; nil for a lazy block until its first
 	// Get, when every stat reads as zero and unused.
@@ -344,6 +354,11 @@ func (s *Store) adopt(b *block) {
 			}
 		}
 	}
+}
+
+// same reports whether o names stats as sc does.
+func (sc *Scope) same(o Scope) bool {
+	return sc.prefix == o.prefix && sc.promPrefix == o.promPrefix && slices.Equal(sc.tags, o.tags)
 }
 
 // viewKey names a named stat that is a view of a block's stat.
