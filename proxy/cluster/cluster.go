@@ -161,7 +161,7 @@ func (c *Cluster) markWarm() {
 }
 
 func (c *Cluster) newHost(addr netip.AddrPort, weight uint32, hostname string, health corev3.HealthStatus) *Host {
-	return &Host{c: c, addr: addr, addrText: addr.String(), weight: weight, hostname: hostname, health: health}
+	return &Host{c: c, addr: addr, weight: weight, hostname: hostname, health: health}
 }
 
 // setHosts swaps in a new endpoint set; pools of hosts that left drain.
@@ -262,18 +262,21 @@ func (hs *hostSet) pick(lb *LBContext) (*Host, error) {
 
 // Host is one endpoint of a cluster.
 type Host struct {
-	c        *Cluster
-	addr     netip.AddrPort
-	addrText string
-	weight   uint32
+	c    *Cluster
+	addr netip.AddrPort
+	// addrText is addr as text, made by the first String: most hosts of
+	// a large mesh are never logged.
+	addrText atomic.Pointer[string]
 	hostname string // endpoint.hostname, else the DNS name it was resolved from
-	health   corev3.HealthStatus
-	stats    upstream.HostStats
+	// The 4-byte fields together, so that a Host fits 160 bytes.
+	weight uint32
+	health corev3.HealthStatus
 	// pool is made by the first request: in a large mesh most endpoints
 	// of a sidecar never get one. drained is set when the endpoint
 	// leaves, so that a pool made afterwards drains too.
-	pool     atomic.Pointer[upstream.Pool]
 	drained  atomic.Bool
+	pool     atomic.Pointer[upstream.Pool]
+	stats    upstream.HostStats
 	lastUsed atomic.Int64 // unix nanoseconds; ORIGINAL_DST cleanup reads it
 }
 
@@ -331,9 +334,16 @@ func (h *Host) Healthy() bool {
 	return true
 }
 
-// String is the endpoint's "ip:port", made once (access logs want it per
-// request).
-func (h *Host) String() string { return h.addrText }
+// String is the endpoint's "ip:port", made once, on first use (access
+// logs want it per request).
+func (h *Host) String() string {
+	if t := h.addrText.Load(); t != nil {
+		return *t
+	}
+	t := h.addr.String()
+	h.addrText.CompareAndSwap(nil, &t)
+	return *h.addrText.Load()
+}
 
 func (h *Host) touch() { h.lastUsed.Store(time.Now().UnixNano()) }
 

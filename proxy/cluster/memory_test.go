@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // In a mesh most clusters differ only by name and endpoints: they share
@@ -40,5 +41,36 @@ func TestClustersConfiguredAlikeShareOnePolicy(t *testing.T) {
 				t.Error("the clusters' own settings were mixed up")
 			}
 		})
+	}
+}
+
+// A host's "ip:port" is made by its first String, once, even when
+// requests ask for it at the same time.
+func TestAHostMakesItsTextOnceOnFirstUse(t *testing.T) {
+	m, _ := newManager(t, `
+- name: c
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: c
+    endpoints:
+    - lb_endpoints:
+      - endpoint: {address: {socket_address: {address: 10.1.2.3, port_value: 8080}}}
+`)
+	h := m.Get("c").Hosts()[0]
+	if h.addrText.Load() != nil {
+		t.Fatal("the text was made before anyone asked for it")
+	}
+	texts := make(chan string, 8)
+	for range cap(texts) {
+		go func() { texts <- h.String() }()
+	}
+	for range cap(texts) {
+		if got := <-texts; got != "10.1.2.3:8080" {
+			t.Errorf("String() = %q, want 10.1.2.3:8080", got)
+		}
+	}
+	if a, b := h.String(), h.String(); unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("String made a new text on a later call")
 	}
 }
