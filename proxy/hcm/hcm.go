@@ -160,7 +160,7 @@ func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
 		cm.h2.ServeConn(conn, &http2.ServeConnOpts{
 			Context:    ctx,
 			BaseConfig: cm.hs,
-			Handler:    cm,
+			Handler:    h2Handler{cm},
 		})
 		return
 	}
