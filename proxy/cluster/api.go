@@ -52,7 +52,7 @@ func NewManager(store *stats.Store) *Manager {
 func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 	var errs config.Errors
 	all := make([]*settings, len(pbs))
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(pbs))
 	for i, pb := range pbs {
 		ip := p.Index(i)
 		all[i] = translate(pb, ip, &errs)
@@ -73,28 +73,35 @@ func (m *Manager) Update(pbs []*clusterv3.Cluster, p config.Path) error {
 	next := make(map[string]*Cluster, len(pbs))
 	var dg digester
 	for i, pb := range pbs {
-		name := all[i].name // the translation's copy: the proto may go
+		// Each translation is dropped as its cluster is made, so that what
+		// it allocated is freed among the clusters made after it, not
+		// left as holes beside them once the update is over.
+		s := all[i]
+		all[i] = nil
+		// s.name still points into the proto: it only looks clusters up;
+		// the map keys are the clusters' own copies.
+		name := s.name
 		d := dg.of(pb)
 		if c, ok := old[name]; ok && c.digest.same(d) {
 			m.dropWarming(name) // back to the serving config
-			next[name] = c
+			next[c.s.name] = c
 			continue
 		}
 		if w := m.warming[name]; w != nil && w.digest.same(d) {
-			next[name] = old[name] // the same change, still warming
+			next[w.s.name] = old[name] // the same change, still warming
 			continue
 		}
 		m.dropWarming(name)
-		c := newCluster(d, all[i], m.store)
+		c := newCluster(d, s, m.store)
 		// Started before it is published, so that a STATIC cluster has
 		// its endpoints when the first request finds it.
 		c.start()
 		if prev, ok := old[name]; ok && !c.warmed.Load() {
-			next[name] = prev
+			next[c.s.name] = prev
 			m.warm(c)
 			continue
 		}
-		next[name] = c
+		next[c.s.name] = c
 	}
 	for name := range m.warming {
 		if _, ok := next[name]; !ok {
