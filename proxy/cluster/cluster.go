@@ -77,7 +77,7 @@ func newCluster(d digest, s *settings, store *stats.Store) *Cluster {
 	c.requests.Init(t.maxRequests, &st.RqOpen, remRq)
 	c.retries.Init(t.maxRetries, &st.RqRetryOpen, remRetries)
 	c.conns.Init(t.maxConnections, &st.CxOpen, remCx)
-	c.hosts.Store(c.newHostSet(nil))
+	c.hosts.Store(noHosts)
 	return c
 }
 
@@ -205,6 +205,11 @@ func (c *Cluster) Type() string { return c.s.kind.String() }
 // ignored and every host takes traffic, so that a few survivors are not
 // crushed by the load of all.
 const healthyPanicPercent = 50
+
+// noHosts is the host set of every cluster before its first endpoints:
+// shared, since a STATIC cluster replaces it at once and a fresh one
+// would be garbage among what the cluster keeps.
+var noHosts = &hostSet{picker: balancer.New[*Host](balancer.Config{}, nil)}
 
 // hostSet is one immutable endpoint set with its picker.
 type hostSet struct {

@@ -15,6 +15,7 @@
 package stats
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -76,11 +77,31 @@ func (s *Store) Root() Scope { return Scope{store: s} }
 func (sc Scope) Scope(name string, tags ...Tag) Scope {
 	child := Scope{store: sc.store, prefix: sc.prefix, promPrefix: sc.promPrefix}
 	if name != "" {
-		child.prefix += name + "."
 		child.promPrefix += name + "."
 	}
+	// The flat prefix in one allocation: a cluster scope's would
+	// otherwise leave "cluster." behind, a small piece of garbage among
+	// the objects a cluster keeps.
+	n := len(sc.prefix)
+	if name != "" {
+		n += len(name) + 1
+	}
 	for _, t := range tags {
-		child.prefix += t.Value + "."
+		n += len(t.Value) + 1
+	}
+	if n > len(sc.prefix) {
+		var b strings.Builder
+		b.Grow(n)
+		b.WriteString(sc.prefix)
+		if name != "" {
+			b.WriteString(name)
+			b.WriteByte('.')
+		}
+		for _, t := range tags {
+			b.WriteString(t.Value)
+			b.WriteByte('.')
+		}
+		child.prefix = b.String()
 	}
 	child.tags = append(append([]Tag(nil), tags...), sc.tags...)
 	return child
