@@ -124,8 +124,11 @@ func register[T any](sc Scope, lazy bool) *block {
 		}
 	}
 	if scope == nil {
-		scope = &sc
-		scope.promPrefix = st.intern(sc.promPrefix)
+		// A copy made here only: taking sc's address would allocate it
+		// on every call, for blocks that share a scope too.
+		own := sc
+		own.promPrefix = st.intern(sc.promPrefix)
+		scope = &own
 	}
 	b := &block{scope: scope, schema: sch}
 	if !lazy {
@@ -365,6 +368,22 @@ func (sc *Scope) same(o Scope) bool {
 type viewKey struct {
 	name string
 	kind Type
+}
+
+// internBytes is intern for a prefix being built; it takes the store's
+// mutex. A store-less Scope (the zero Scope) gets a plain copy.
+func (s *Store) internBytes(v []byte) string {
+	if s == nil {
+		return string(v)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.interned[string(v)]; ok {
+		return w
+	}
+	w := string(v)
+	s.interned[w] = w
+	return w
 }
 
 // intern returns a shared copy of a scope's Prometheus prefix: every

@@ -77,7 +77,10 @@ func (s *Store) Root() Scope { return Scope{store: s} }
 func (sc Scope) Scope(name string, tags ...Tag) Scope {
 	child := Scope{store: sc.store, prefix: sc.prefix, promPrefix: sc.promPrefix}
 	if name != "" {
-		child.promPrefix += name + "."
+		// Every cluster scope has the same Prometheus prefix: shared,
+		// and looked up without making it again.
+		var buf [64]byte
+		child.promPrefix = sc.store.internBytes(append(append(append(buf[:0], sc.promPrefix...), name...), '.'))
 	}
 	// The flat prefix in one allocation: a cluster scope's would
 	// otherwise leave "cluster." behind, a small piece of garbage among
