@@ -144,26 +144,34 @@ func TestBatchedConnCloseSendsWhatWasWrittenFirst(t *testing.T) {
 
 func TestBatchedConnCloseReturnsWhenThePeerDoesNotRead(t *testing.T) {
 	raw, _ := loopbackPair(t)
+	// Small socket buffers: the megabyte below cannot fit, so the flusher
+	// blocks in write(2) and the writer waits for it.
+	raw.Conn.(*net.TCPConn).SetWriteBuffer(4096)
 	b := NewBatchedConn(raw)
-	// Fill the socket buffers and the batch until a write waits (in its
-	// own goroutine, which Close releases).
+	progress := make(chan int, 16)
 	wrote := make(chan error, 1)
 	go func() {
-		chunk := make([]byte, 64<<10)
-		for {
+		chunk := make([]byte, batchLimit)
+		for i := range 16 {
 			if _, err := b.Write(chunk); err != nil {
 				wrote <- err
 				return
 			}
+			progress <- i
 		}
+		wrote <- nil
 	}()
+	// The second write returns only once the flusher has taken the
+	// first batch, which it cannot finish writing.
+	<-progress
+	<-progress
 	// Close is bounded by closeFlushTimeout; the test's own deadline
 	// catches a hang.
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-wrote; err == nil {
-		t.Error("a write after Close succeeded")
+		t.Error("a megabyte was written to a peer that reads nothing")
 	}
 }
 
