@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -39,6 +40,7 @@ func (ex *exchange) readResponse() (*http.Response, error) {
 			h = nil
 		}
 		clear(h)
+		ex.sharedHeader = h != nil
 		resp, hc, err := readResponseHead(&ex.resp, h, ex.br, hp, ex.req, n == 0)
 		if err != nil {
 			putReader(ex.br)
@@ -176,6 +178,11 @@ func (ex *exchange) setBody(resp *http.Response, hc HeaderCase) (*http.Response,
 			ex.finish(partRead, false, true)
 			return nil, err
 		}
+	}
+	if f.kind == bodyNone && !b.upgrade && ex.sharedHeader {
+		// The exchange ends now, before the caller has seen the header:
+		// the connection's next response must not clear it.
+		resp.Header = maps.Clone(h)
 	}
 	switch f.kind {
 	case bodyFixed:
