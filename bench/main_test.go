@@ -50,6 +50,9 @@ func TestScenariosAreChosenByNameInTheirOwnOrder(t *testing.T) {
 	if _, err := selectScenarios([]string{"nope"}); err == nil {
 		t.Error("an unknown scenario was accepted")
 	}
+	if none, err := selectScenarios([]string{"none"}); err != nil || len(none) != 0 {
+		t.Errorf("none: %v, %v; want no scenario (memory only)", none, err)
+	}
 	all, _ := selectScenarios(nil)
 	seen := map[string]bool{}
 	for _, s := range all {

@@ -50,6 +50,9 @@ func selectScenarios(names []string) ([]scenario, error) {
 	if names == nil {
 		return all, nil
 	}
+	if len(names) == 1 && names[0] == "none" {
+		return nil, nil // memory only
+	}
 	var out []scenario
 	for _, n := range names {
 		found := false

@@ -125,16 +125,16 @@ func memoryTable(b *strings.Builder, m *Memory) {
 		order = append(order, n)
 	}
 	sort.Ints(order)
-	b.WriteString("\n## Memory (RSS, MB)\n\nIdle: the benchmark configuration, started and settled, no traffic yet; *anon* is private memory, *file* the executable's pages (shared by every instance on a node through the page cache). With N services: N extra clusters, each with one endpoint and one virtual host with one route, idle; Outrider's Go heap in use (admin `/memory`) in parentheses.\n\n")
+	b.WriteString("\n## Memory (RSS, MB)\n\nIdle: the benchmark configuration, started and settled, no traffic yet; *anon* is private memory, *file* the executable's pages (shared by every instance on a node through the page cache). With N services: N extra clusters, each with one endpoint and one virtual host with one route, idle; Outrider's Go heap in use (admin `/memory`) in parentheses. Per added service: the growth of RSS, and of private memory alone (the file-backed part does not grow with the configuration, but how much of it is resident moves by megabytes between two starts).\n\n")
 	b.WriteString("| proxy | idle | idle anon | idle file |")
 	for _, n := range order {
 		fmt.Fprintf(b, " %d services |", n)
 	}
-	b.WriteString(" KB per added service |\n| --- | ---: | ---: | ---: |")
+	b.WriteString(" KB per added service | private KB per added service |\n| --- | ---: | ---: | ---: |")
 	for range order {
 		b.WriteString(" ---: |")
 	}
-	b.WriteString(" ---: |\n")
+	b.WriteString(" ---: | ---: |\n")
 	for _, p := range m.Proxies {
 		idle := mb(p.IdleRSS)
 		if p.IdleGoHeap > 0 {
@@ -154,7 +154,7 @@ func memoryTable(b *strings.Builder, m *Memory) {
 			}
 			fmt.Fprintf(b, " %s |", cell)
 		}
-		fmt.Fprintf(b, " %s |\n", num(p.BytesPerService/1e3, 2))
+		fmt.Fprintf(b, " %s | %s |\n", num(p.BytesPerService/1e3, 2), num(p.AnonBytesPerService/1e3, 2))
 	}
 }
 

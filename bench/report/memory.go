@@ -24,6 +24,12 @@ type ProxyMemory struct {
 	// BytesPerService is the RSS growth per added service, between the
 	// smallest and the largest configuration.
 	BytesPerService float64 `json:"bytes_per_service,omitempty"`
+	// AnonBytesPerService is the growth of private memory alone: the
+	// file-backed part of RSS (the executable's pages) does not grow with
+	// the configuration, but how much of it is resident moves by
+	// megabytes between two starts (Outrider drops its start-up pages,
+	// the page cache may reclaim any), which swamps the RSS slope.
+	AnonBytesPerService float64 `json:"anon_bytes_per_service,omitempty"`
 }
 
 // SizePoint is the idle RSS at one configuration size.
@@ -51,7 +57,11 @@ func (p *ProxyMemory) Slope() {
 	if hi.Services == lo.Services {
 		return
 	}
-	p.BytesPerService = (float64(hi.RSS) - float64(lo.RSS)) / float64(hi.Services-lo.Services)
+	n := float64(hi.Services - lo.Services)
+	p.BytesPerService = (float64(hi.RSS) - float64(lo.RSS)) / n
+	if hi.Anon > 0 && lo.Anon > 0 {
+		p.AnonBytesPerService = (float64(hi.Anon) - float64(lo.Anon)) / n
+	}
 }
 
 // Proxy returns the named proxy's memory figures, or nil.

@@ -62,7 +62,7 @@ func sampleReport() *Report {
 		Pinning:   "Proxy on CPU 1; load and backend on CPU 0.",
 		Scenarios: []Scenario{fixed, max, tcp},
 		Memory: &Memory{Proxies: []ProxyMemory{
-			{Path: Outrider, IdleRSS: 12e6, IdleAnon: 5e6, IdleFile: 7e6, IdleGoHeap: 3e6, Scale: []SizePoint{{Services: 10, RSS: 12.5e6, GoHeap: 3e6}, {Services: 1000, RSS: 14e6, GoHeap: 4e6}, {Services: 10000, RSS: 35e6, GoHeap: 20e6}}},
+			{Path: Outrider, IdleRSS: 12e6, IdleAnon: 5e6, IdleFile: 7e6, IdleGoHeap: 3e6, Scale: []SizePoint{{Services: 10, RSS: 12.5e6, Anon: 5.5e6, GoHeap: 3e6}, {Services: 1000, RSS: 14e6, Anon: 7e6, GoHeap: 4e6}, {Services: 10000, RSS: 35e6, Anon: 28e6, GoHeap: 20e6}}},
 			{Path: HAProxy, IdleRSS: 8e6, Scale: []SizePoint{{Services: 10, RSS: 8e6}, {Services: 10000, RSS: 20e6}}},
 		}},
 		Notes: []string{"A note."},
@@ -94,6 +94,7 @@ func TestDerivedFiguresComeFromTheRawMeasurements(t *testing.T) {
 		{name: "throughput in MB/s", got: tcp.Run(HAProxy).MBPerSecond, want: float64(5<<30) / 1e6 / 5},
 		{name: "CPU seconds per GiB", got: tcp.Run(Outrider).CPUSecondsPerGiB, want: 1.25},
 		{name: "memory growth per service", got: r.Memory.Proxy(Outrider).BytesPerService, want: (35e6 - 12.5e6) / 9990},
+		{name: "private memory growth per service", got: r.Memory.Proxy(Outrider).AnonBytesPerService, want: (28e6 - 5.5e6) / 9990},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := tc.got - tc.want; diff > 1e-9 || diff < -1e-9 {

@@ -67,10 +67,11 @@ func (r *Report) Judge() {
 			return fmt.Sprintf("peak %.1f MB", float64(fo.PeakRSS)/1e6), fo.PeakRSS <= 30e6, true
 		}},
 		{goal: "≤ 2 KB per added cluster+route", measure: func() (string, bool, bool) {
-			if mem == nil || mem.BytesPerService == 0 {
+			// Judged on private memory: see AnonBytesPerService.
+			if mem == nil || mem.AnonBytesPerService == 0 {
 				return "", false, false
 			}
-			return fmt.Sprintf("%.1f KB", mem.BytesPerService/1e3), mem.BytesPerService <= 2000, true
+			return fmt.Sprintf("%.2f KB private (RSS %.2f KB)", mem.AnonBytesPerService/1e3, mem.BytesPerService/1e3), mem.AnonBytesPerService <= 2000, true
 		}},
 	}
 	r.Targets = r.Targets[:0]
