@@ -18,6 +18,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 	"github.com/outrider-mesh/outrider/proxy/stats"
+	"github.com/outrider-mesh/outrider/proxy/upstream"
 )
 
 // parseClusters decodes a YAML list of clusters.
@@ -470,6 +471,20 @@ func TestTranslationAcceptsTheSupportedSubset(t *testing.T) {
 			check: func(t *testing.T, s *settings) {
 				if !s.http.PreserveCase || s.http.Protocol != 1 {
 					t.Errorf("http options %+v, want HTTP/1.1 preserving case", s.http)
+				}
+			}},
+		{name: "preserve_case under auto_config, for when ALPN chooses HTTP/1.1", extra: `typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      auto_config:
+        http_protocol_options:
+          header_key_format:
+            stateful_formatter:
+              name: preserve_case
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig}`,
+			check: func(t *testing.T, s *settings) {
+				if !s.http.PreserveCase || s.http.Protocol != upstream.Auto {
+					t.Errorf("http options %+v, want auto preserving case", s.http)
 				}
 			}},
 		{name: "bind config and endpoint weights", extra: "upstream_bind_config: {source_address: {address: 127.0.0.6, port_value: 0}}",

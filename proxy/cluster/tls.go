@@ -53,7 +53,8 @@ func translateTLS(pb *clusterv3.Cluster, s *settings, reg *tls.Registry, store *
 func translateAutoConfig(a *httpv3.HttpProtocolOptions_AutoHttpConfig, out *upstream.Options, p config.Path, errs *config.Errors) {
 	rejectUnsupported(errs, a, p, "http_protocol_options", "http2_protocol_options")
 	if h1 := a.GetHttpProtocolOptions(); h1 != nil {
-		rejectUnsupported(errs, h1, p.Field("http_protocol_options"))
+		// Applies when ALPN chooses HTTP/1.1.
+		translateHTTP1Options(h1, out, p.Field("http_protocol_options"), errs)
 	}
 	if h2 := a.GetHttp2ProtocolOptions(); h2 != nil {
 		rejectUnsupported(errs, h2, p.Field("http2_protocol_options"))
