@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // skip selects header fields the codec writes itself (framing, Host) or
@@ -44,8 +45,12 @@ var errInvalidField = errors.New("http1: invalid header field")
 // the field is dropped, as net/http's server does, so a bad value set by a
 // filter cannot split the head.
 func writeFields(bw *bufio.Writer, h http.Header, hc HeaderCase, s skip, strict bool) error {
-	var arr [32]string
-	keys := arr[:0]
+	// The values are kept beside their names so that writing needs no
+	// second lookup per field; heads are usually small, so an insertion
+	// sort on a stack array beats a general sort (large ones get one).
+	var arr [32]headerField
+	fields := arr[:0]
+	small := len(h) <= len(arr)
 	for k, vv := range h {
 		if len(k) > len(http.TrailerPrefix) && k[:len(http.TrailerPrefix)] == http.TrailerPrefix {
 			continue
@@ -53,18 +58,23 @@ func writeFields(bw *bufio.Writer, h http.Header, hc HeaderCase, s skip, strict 
 		if s.has(k, vv) {
 			continue
 		}
-		keys = append(keys, k)
+		fields = append(fields, headerField{k, vv})
+		for i := len(fields) - 1; small && i > 0 && fields[i].key < fields[i-1].key; i-- {
+			fields[i], fields[i-1] = fields[i-1], fields[i]
+		}
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !isToken(k) {
+	if !small {
+		slices.SortFunc(fields, func(a, b headerField) int { return strings.Compare(a.key, b.key) })
+	}
+	for _, f := range fields {
+		if !isToken(f.key) {
 			if strict {
 				return errInvalidField
 			}
 			continue
 		}
-		name := wireName(hc, k)
-		for _, v := range h[k] {
+		name := wireName(hc, f.key)
+		for _, v := range f.values {
 			if !validFieldValue(v) {
 				if strict {
 					return errInvalidField
@@ -79,6 +89,11 @@ func writeFields(bw *bufio.Writer, h http.Header, hc HeaderCase, s skip, strict 
 		}
 	}
 	return nil
+}
+
+type headerField struct {
+	key    string
+	values []string
 }
 
 // writeField writes one field named key (in hc's case if recorded).
