@@ -46,11 +46,13 @@ var (
 // h2c upgrades, HTTP/1.0 host, x-forwarded-for and -proto, x-envoy-internal,
 // x-request-id. It returns a status to answer locally, or 0.
 func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int {
+	// The keys below are canonical constants: indexing the map directly
+	// spares Get's and Del's canonicalisation of them on every request.
 	h := r.Header
-	if strings.EqualFold(h.Get("Upgrade"), "h2c") {
+	if v := h["Upgrade"]; len(v) > 0 && strings.EqualFold(v[0], "h2c") {
 		// An h2c upgrade is not proxied: serve the request as HTTP/1.
-		h.Del("Upgrade")
-		h.Del("Http2-Settings")
+		delete(h, "Upgrade")
+		delete(h, "Http2-Settings")
 	}
 	info.Upgrade = requestedUpgrade(r) // allowed or refused once the route is known (upgradeAllowed)
 	if r.ProtoMajor == 1 && r.ProtoMinor == 0 && r.Host == "" && cm.s.defaultHost10 != "" {
@@ -81,7 +83,7 @@ func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int
 
 	if cm.s.generateRequestID {
 		edge := cm.s.useRemoteAddress && !internal
-		id := h.Get("X-Request-Id")
+		id := firstValue(h, "X-Request-Id")
 		if id == "" || (edge && !cm.s.preserveExtID) {
 			v := newUUIDValue()
 			h["X-Request-Id"] = v
@@ -89,9 +91,17 @@ func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int
 		}
 		info.RequestID = id
 	} else {
-		info.RequestID = h.Get("X-Request-Id")
+		info.RequestID = firstValue(h, "X-Request-Id")
 	}
 	return 0
+}
+
+// firstValue is h.Get(key) for a key already in canonical form.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // forwardedFor appends the peer to x-forwarded-for when use_remote_address
@@ -101,7 +111,7 @@ func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int
 // reports whether the request comes straight from an internal address
 // with no other proxy in between, as Envoy decides it.
 func (cm *ConnectionManager) forwardedFor(h http.Header, peer netip.Addr) (trusted netip.Addr, internal bool) {
-	xff := h.Values("X-Forwarded-For")
+	xff := h["X-Forwarded-For"]
 	var list []string
 	for _, v := range xff {
 		for _, a := range strings.Split(v, ",") {

@@ -255,7 +255,7 @@ func (r *framedReader) readTrailer() error {
 		return nil
 	}
 	got := make(http.Header, len(r.tp.fields))
-	r.tp.build(got)
+	r.tp.build(got, nil)
 	if *r.trailer == nil {
 		*r.trailer = make(http.Header, len(got))
 	}

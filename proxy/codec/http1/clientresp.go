@@ -97,7 +97,7 @@ func readResponseHead(resp *http.Response, h http.Header, br *bufio.Reader, hp *
 	if h == nil {
 		h = make(http.Header, len(hp.fields))
 	}
-	start, hc := hp.build(h)
+	start, hc := hp.build(h, nil)
 	*resp = http.Response{
 		Status:     start[9:],
 		StatusCode: int(start[9]-'0')*100 + int(start[10]-'0')*10 + int(start[11]-'0'),

@@ -158,8 +158,10 @@ func (p *headParser) readFields(br *bufio.Reader) error {
 // build converts the head into strings: the start line, and the fields
 // added to h (which must not be nil). When recordCase is set, names whose
 // wire case differs from the canonical one are recorded in the returned
-// HeaderCase (nil when none differ).
-func (p *headParser) build(h http.Header) (start string, hc HeaderCase) {
+// HeaderCase (nil when none differ). With host set, Host fields are
+// counted there instead of entering h: a request's Host becomes
+// Request.Host, and a map entry would only be added to be deleted.
+func (p *headParser) build(h http.Header, host *hostFields) (start string, hc HeaderCase) {
 	s := string(p.buf)
 	var vals []string
 	if len(p.fields) > 0 {
@@ -170,20 +172,34 @@ func (p *headParser) build(h http.Header) (start string, hc HeaderCase) {
 		if !ok {
 			key = s[f.name.off:f.name.end]
 		}
-		vals[i] = s[f.value.off:f.value.end]
-		if vv, ok := h[key]; ok {
-			h[key] = append(vv, vals[i])
-		} else {
-			h[key] = vals[i : i+1 : i+1]
-		}
 		if f.orig.end > 0 {
 			if hc == nil {
 				hc = make(HeaderCase)
 			}
 			hc[key] = s[f.orig.off:f.orig.end]
 		}
+		v := s[f.value.off:f.value.end]
+		if host != nil && key == "Host" {
+			if host.n == 0 {
+				host.value = v
+			}
+			host.n++
+			continue
+		}
+		vals[i] = v
+		if vv, ok := h[key]; ok {
+			h[key] = append(vv, v)
+		} else {
+			h[key] = vals[i : i+1 : i+1]
+		}
 	}
 	return s[p.start.off:p.start.end], hc
+}
+
+// hostFields is what build found of a request's Host fields.
+type hostFields struct {
+	value string // the first one's
+	n     int
 }
 
 // canonicalize rewrites a token in place in http.CanonicalHeaderKey's form

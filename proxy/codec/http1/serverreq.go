@@ -186,7 +186,8 @@ func (sc *serverConn) readRequest() (*response, error) {
 		return nil, errLowVersion
 	}
 	h := make(http.Header, len(hp.fields))
-	start, hc := hp.build(h)
+	var hosts hostFields
+	start, hc := hp.build(h, &hosts)
 	method := internMethod(start[:rl.methodEnd])
 	target := start[rl.targetOff:rl.targetEnd]
 	w := &response{sc: sc, http10: rl.minor == 0}
@@ -195,17 +196,16 @@ func (sc *serverConn) readRequest() (*response, error) {
 		return nil, err
 	}
 	host := authority
-	switch hosts := h["Host"]; {
-	case len(hosts) > 1:
+	switch {
+	case hosts.n > 1:
 		return nil, errMultipleHost
-	case len(hosts) == 1:
-		if !validHost(hosts[0]) {
+	case hosts.n == 1:
+		if !validHost(hosts.value) {
 			return nil, errBadHost
 		}
 		if host == "" {
-			host = hosts[0]
+			host = hosts.value
 		}
-		delete(h, "Host")
 	case rl.minor == 1:
 		return nil, errMissingHost
 	}
