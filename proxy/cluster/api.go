@@ -23,6 +23,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 	"github.com/outrider-mesh/outrider/proxy/transport/tls"
+	"github.com/outrider-mesh/outrider/proxy/upstream"
 )
 
 // Manager holds the current set of clusters. Update swaps a new set in
@@ -212,6 +213,9 @@ func (c *Cluster) DialTCP(ctx context.Context, h *Host) (net.Conn, error) {
 	conn, _, err := c.busy().dialer.DialSecure(ctx, h.addr, &h.stats, nil)
 	if err != nil {
 		return nil, err
+	}
+	if uc, ok := conn.(*upstream.Conn); ok {
+		uc.ForBulk() // a tcp_proxy stream: see ForBulk
 	}
 	return conn, nil
 }

@@ -116,6 +116,9 @@ func TestStaticClusterPicksAndDialsItsEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if uc, ok := conn.(*upstream.Conn); !ok || uc.RawIO() {
+		t.Errorf("DialTCP gave %T; want an *upstream.Conn copying through net.TCPConn (ForBulk)", conn)
+	}
 	if _, err := conn.Write([]byte("hello")); err != nil {
 		t.Fatal(err)
 	}

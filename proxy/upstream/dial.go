@@ -117,6 +117,17 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ForBulk makes the connection read and write through net.TCPConn, for
+// opaque TCP proxying. sockio's raw calls keep the scheduler's P for the
+// whole of each call, which pays on a request path's short reads and
+// writes but not on a stream of 16 KiB copies: through the sidecar pair,
+// opaque TCP moved 7–11% fewer bytes per second, for as much more CPU per
+// byte, with them.
+func (c *Conn) ForBulk() { c.io = nil }
+
+// RawIO reports whether reads and writes go through sockio.
+func (c *Conn) RawIO() bool { return c.io != nil }
+
 // ReadFrom sends r's bytes upstream (splice when r is a TCP connection).
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	n, err := c.TCPConn.ReadFrom(r)
