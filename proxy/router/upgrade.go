@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/outrider-mesh/outrider/proxy/failure"
+	"github.com/outrider-mesh/outrider/proxy/upstream"
 )
 
 // proxyUpgrade forwards a websocket upgrade on a connection of its own
@@ -56,6 +57,9 @@ func (x *exchange) proxyUpgrade() {
 		return
 	}
 	x.stopTimers() // an upgraded stream lives as long as its peers
+	if uc, ok := upConn.(*upstream.Conn); ok {
+		uc.ForBulk() // a byte stream from now on, as a tcp_proxy's
+	}
 	pipe(down, downBuf.Reader, upConn, upBuf)
 	x.st.RqCompleted.Inc()
 }
