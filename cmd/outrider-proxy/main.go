@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/server"
 	"github.com/outrider-mesh/outrider/proxy/sidecar"
@@ -105,6 +107,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Log:                         log,
 		LogLevel:                    level,
 		CommandLine:                 append([]string{"outrider-proxy"}, args...),
+	}
+	if f.configPath != "" && !f.sidecar.enabled {
+		opts.Load = func() (*bootstrapv3.Bootstrap, error) { return loadConfig(f.configPath) }
 	}
 	var sc sidecar.Options
 	if f.sidecar.enabled {

@@ -26,6 +26,8 @@ func subcommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 		return runBootstrap(args[1:], stdout, stderr), true
 	case "wait":
 		return runWait(args[1:], stdout, stderr), true
+	case loadConfigCommand:
+		return runLoadConfig(args[1:], stdout, stderr), true
 	}
 	return 0, false
 }
