@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -52,6 +53,40 @@ func TestALargeConfigurationIsParsedInAChildProcessAndServed(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), "configuration parsed in a child process") {
 		t.Errorf("the proxy did not say it parsed the file in a child:\n%s", p.out.String())
+	}
+}
+
+func TestALargeConfigurationIsReloadedThroughTheChildOnSIGHUP(t *testing.T) {
+	admin := freePort(t)
+	path := filepath.Join(t.TempDir(), "large.yaml")
+	clusters := writeLargeConfig(t, path, admin, "")
+	p := start(t, admin, "-c", path, "--log-level", "debug")
+	added := fmt.Sprintf("extra-%d", clusters)
+	grown := fmt.Sprintf(`  - name: %s
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: %s
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {address: {socket_address: {address: 127.3.0.1, port_value: 8080}}}
+`, added, added)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, grown...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGHUP)
+	deadline := time.Now().Add(20 * time.Second)
+	for p.stat("cluster."+added+".membership_total") != "1" {
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster %s not loaded 20s after SIGHUP", added)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := strings.Count(p.out.String(), "configuration parsed in a child process"); n != 2 {
+		t.Errorf("the file was parsed in a child %d times; want 2 (start and reload)", n)
 	}
 }
 
