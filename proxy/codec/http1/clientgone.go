@@ -3,7 +3,6 @@ package http1
 import (
 	"errors"
 	"net"
-	"time"
 )
 
 // Watching for the client going away while a handler runs (see serverConn's
@@ -17,16 +16,8 @@ func (sc *serverConn) startBackgroundRead(w *response) {
 	if w.finished || sc.bgRunning || sc.watchFor != nil {
 		return
 	}
-	sc.watchFor, sc.watchSince = w, monotime()
-	if sc.watchArmed {
-		return // it fires for this request, or checks it and fires again
-	}
-	sc.watchArmed = true
-	if sc.watch == nil {
-		sc.watch = time.AfterFunc(watchAfter, sc.watchLong)
-	} else {
-		sc.watch.Reset(watchAfter)
-	}
+	sc.watchFor = w
+	sc.watch.start(watchAfter, sc.watchLong)
 }
 
 // watchLong starts the background read for a handler that has run for
@@ -35,14 +26,8 @@ func (sc *serverConn) startBackgroundRead(w *response) {
 func (sc *serverConn) watchLong() {
 	sc.bgMu.Lock()
 	defer sc.bgMu.Unlock()
-	sc.watchArmed = false
 	w := sc.watchFor
-	if w == nil {
-		return // no request to watch: the next one arms the timer
-	}
-	if left := int64(watchAfter) - (monotime() - sc.watchSince); left > 0 {
-		sc.watchArmed = true
-		sc.watch.Reset(time.Duration(left))
+	if !sc.watch.expired(watchAfter, w != nil) {
 		return
 	}
 	sc.watchFor = nil

@@ -26,16 +26,16 @@ func TestTheIdleTimerClosesOnlyAConnectionThatWaitedForTheWholeTimeout(t *testin
 			defer c.Close()
 			defer peer.Close()
 			sc := &serverConn{conn: c, idleTimeout: time.Hour}
-			sc.idleTimer = time.AfterFunc(time.Hour, sc.idleFired)
+			sc.idleTimer.t = time.AfterFunc(time.Hour, sc.idleFired)
 			defer sc.stopIdleTimer()
 			sc.idle = tt.idle
-			sc.idleSince = monotime() - int64(tt.waited)
-			sc.idleArmed = true
+			sc.idleTimer.since = monotime() - int64(tt.waited)
+			sc.idleTimer.armed = true
 
 			sc.idleFired() // as the timer armed for an earlier wait would
 
-			if sc.idleExpired != tt.wantExpired || sc.idleArmed != tt.wantArmed {
-				t.Errorf("expired %v, armed again %v; want %v, %v", sc.idleExpired, sc.idleArmed, tt.wantExpired, tt.wantArmed)
+			if sc.idleExpired != tt.wantExpired || sc.idleTimer.armed != tt.wantArmed {
+				t.Errorf("expired %v, armed again %v; want %v, %v", sc.idleExpired, sc.idleTimer.armed, tt.wantExpired, tt.wantArmed)
 			}
 			go peer.Write([]byte("G")) // a request arriving; unread if the wait was interrupted
 			_, err := c.Read(make([]byte, 1))

@@ -58,33 +58,23 @@ type serverConn struct {
 	mu      sync.Mutex
 	closing atomic.Bool
 	idle    bool
-	// The idle timeout is a timer that stays armed across requests and,
-	// when it fires, closes the connection only if it has waited for a
-	// request for idleTimeout (else it fires again later): a request costs
-	// no deadline changes. Guarded by mu.
-	idleTimer   *time.Timer
-	idleSince   int64 // monotime when the wait began
-	idleArmed   bool
+	// The idle timeout closes the connection once it has waited for a
+	// request for idleTimeout: a request costs no deadline changes.
+	// Guarded by mu.
+	idleTimer   restartTimer
 	idleExpired bool // the timer interrupted the wait
 
 	// The background read watches for the client going away while the
 	// handler runs, once the request body has been read. It starts only
 	// when the handler has run for watchAfter, so that the usual quick
-	// request spends no goroutine, read and deadline changes on it. The
-	// timer (watch) stays armed across requests and, when it fires,
-	// checks how long the request it finds (watchFor) has run, arming
-	// itself again for the rest: a request neither resets nor stops it.
-	// (A stopped timer stays in the runtime's heap until it would have
-	// fired, and wakes the idle process then: at a moderate rate that was
-	// one extra wake-up per request.)
-	bgMu       sync.Mutex
-	bgRunning  bool
-	bgDone     chan struct{}
-	peerGone   atomic.Bool
-	watch      *time.Timer
-	watchFor   *response // nil when no watch is pending
-	watchSince int64     // monotime when watchFor's watch was asked for
-	watchArmed bool      // watch will fire
+	// request spends no goroutine, read and deadline changes on it; watch
+	// times the request waiting to be watched (watchFor).
+	bgMu      sync.Mutex
+	bgRunning bool
+	bgDone    chan struct{}
+	peerGone  atomic.Bool
+	watch     restartTimer
+	watchFor  *response // nil when no watch is pending
 }
 
 // watchAfter is how long a handler runs, its request read, before the
@@ -182,15 +172,7 @@ func (sc *serverConn) waitForRequest() bool {
 		}
 		sc.idle = true
 		if sc.idleTimeout > 0 {
-			sc.idleSince = monotime()
-			if !sc.idleArmed {
-				sc.idleArmed = true
-				if sc.idleTimer == nil {
-					sc.idleTimer = time.AfterFunc(sc.idleTimeout, sc.idleFired)
-				} else {
-					sc.idleTimer.Reset(sc.idleTimeout)
-				}
-			}
+			sc.idleTimer.start(sc.idleTimeout, sc.idleFired)
 		}
 		sc.mu.Unlock()
 		_, err := sc.br.Peek(1)
@@ -220,13 +202,7 @@ func (sc *serverConn) waitForRequest() bool {
 func (sc *serverConn) idleFired() {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	sc.idleArmed = false
-	if !sc.idle || sc.idleExpired {
-		return
-	}
-	if left := int64(sc.idleTimeout) - (monotime() - sc.idleSince); left > 0 {
-		sc.idleArmed = true
-		sc.idleTimer.Reset(time.Duration(left))
+	if !sc.idleTimer.expired(sc.idleTimeout, sc.idle && !sc.idleExpired) {
 		return
 	}
 	sc.idleExpired = true
@@ -237,23 +213,13 @@ func (sc *serverConn) idleFired() {
 // so that they do not keep the connection until they fire.
 func (sc *serverConn) stopIdleTimer() {
 	sc.mu.Lock()
-	if sc.idleTimer != nil {
-		sc.idleTimer.Stop()
-	}
+	sc.idleTimer.stop()
 	sc.mu.Unlock()
 	sc.bgMu.Lock()
 	sc.watchFor = nil
-	if sc.watch != nil {
-		sc.watch.Stop()
-	}
+	sc.watch.stop()
 	sc.bgMu.Unlock()
 }
-
-// epoch anchors monotime.
-var epoch = time.Now()
-
-// monotime is a monotonic clock reading in nanoseconds.
-func monotime() int64 { return int64(time.Since(epoch)) }
 
 func (sc *serverConn) setReadDeadline(t time.Time) {
 	if t.IsZero() && !sc.rdSet {

@@ -25,18 +25,18 @@ func TestTheWatchTimerWatchesOnlyARequestThatHasRunForWatchAfter(t *testing.T) {
 			defer client.Close()
 			defer server.Close()
 			sc := &serverConn{conn: server, br: bufio.NewReader(server), bgDone: make(chan struct{}, 1)}
-			sc.watch = time.AfterFunc(time.Hour, func() {})
-			defer sc.watch.Stop()
+			sc.watch.t = time.AfterFunc(time.Hour, func() {})
+			defer sc.watch.t.Stop()
 			w := &response{sc: sc}
 			if tt.pending {
 				sc.startBackgroundRead(w)
 				sc.bgMu.Lock()
-				sc.watchSince = monotime() - int64(tt.ran)
+				sc.watch.since = monotime() - int64(tt.ran)
 				sc.bgMu.Unlock()
 			}
 			sc.watchLong() // as the timer would, whenever it fires
 			sc.bgMu.Lock()
-			watched, armed := sc.bgRunning, sc.watchArmed
+			watched, armed := sc.bgRunning, sc.watch.armed
 			sc.bgMu.Unlock()
 			if watched != tt.wantWatched {
 				t.Errorf("background read started %v, want %v", watched, tt.wantWatched)
