@@ -97,12 +97,7 @@ func newHarness(o *options) (*harness, error) {
 func (h *harness) build(name, pkg string) (string, error) {
 	bin := filepath.Join(h.tmp, name)
 	fmt.Fprintf(os.Stderr, "bench: building %s\n", pkg)
-	cmd := exec.Command("go", "build", "-o", bin, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, out)
-	}
-	return bin, nil
+	return bin, goBuild("", bin, pkg)
 }
 
 // buildBaseline returns the --baseline binary: the file it names, or
@@ -118,13 +113,22 @@ func (h *harness) buildBaseline(rev string) (string, error) {
 	defer exec.Command("git", "worktree", "remove", "--force", dir).Run()
 	bin := filepath.Join(h.tmp, "outrider-proxy-base")
 	fmt.Fprintf(os.Stderr, "bench: building outrider-proxy at %s\n", rev)
-	build := exec.Command("go", "build", "-o", bin, "./cmd/outrider-proxy")
-	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build does
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build --baseline %s: %w\n%s", rev, err, out)
+	if err := goBuild(dir, bin, "./cmd/outrider-proxy"); err != nil {
+		return "", fmt.Errorf("--baseline %s: %w", rev, err)
 	}
 	return bin, nil
+}
+
+// goBuild builds pkg into bin, in dir (empty: here), static as make build
+// builds.
+func goBuild(dir, bin, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %w\n%s", pkg, err, out)
+	}
+	return nil
 }
 
 func (h *harness) close() {
