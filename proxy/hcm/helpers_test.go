@@ -27,6 +27,9 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
 
+// upstreamDate is the Date the echo filter answers "/dated" with.
+const upstreamDate = "Sun, 06 Nov 1994 08:49:37 GMT"
+
 // echoFilter stands in for the router: it answers with facts about the
 // request. "/block" waits until the request context ends or release is
 // closed; "/slowbody" reads the body to the end first.
@@ -51,6 +54,8 @@ func (e *echoFilter) factory(proto.Message, *httpfilter.Env, config.Path) (httpf
 				}
 			case "/body":
 				io.Copy(io.Discard, r.Body)
+			case "/dated":
+				w.Header().Set("Date", upstreamDate)
 			}
 			w.Header().Set("Server", "upstream")
 			w.Header().Set("X-Seen-Request-Id", r.Header.Get("X-Request-Id"))

@@ -56,6 +56,7 @@ func (rw *responseWriter) writeHeaderLocked(code int) {
 		rw.status = code
 		rw.st.info.ResponseHeader = rw.w.Header()
 		rw.setServer()
+		setDate(rw.w.Header())
 		if rw.st.cm.s.via != "" {
 			rw.w.Header().Add("Via", rw.st.cm.s.via)
 		}

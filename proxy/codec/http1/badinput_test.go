@@ -100,6 +100,9 @@ func TestServerRejectsBadInputAndCloses(t *testing.T) {
 			if !resp.Close {
 				t.Error("response does not say Connection: close")
 			}
+			if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil {
+				t.Errorf("Date %q: %v", resp.Header.Get("Date"), err)
+			}
 			assertClosed(t, rc)
 			select {
 			case got := <-ts.rejected:

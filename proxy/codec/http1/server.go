@@ -277,7 +277,9 @@ func (sc *serverConn) reject(pe *ProtocolError) {
 	writeStatusLine(bw, false, pe.Status)
 	bw.WriteString("Content-Length: ")
 	bw.WriteString(strconv.Itoa(len(text)))
-	bw.WriteString("\r\nContent-Type: text/plain\r\nConnection: close\r\n")
+	bw.WriteString("\r\nContent-Type: text/plain\r\nConnection: close\r\nDate: ")
+	bw.WriteString(time.Now().UTC().Format(http.TimeFormat))
+	bw.WriteString("\r\n")
 	if pe.Status == http.StatusUpgradeRequired {
 		bw.WriteString("Upgrade: HTTP/1.1\r\n")
 	}
