@@ -1,8 +1,6 @@
 package hcm
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -11,13 +9,7 @@ import (
 func TestResponsesWithoutDateGetOneAndAnUpstreamDateIsKept(t *testing.T) {
 	requireHTTP1(t)
 	h := newHarness(t, baseConfig(t))
-	c, err := net.Dial("tcp", h.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := h1Dial(t, h.addr)
 	for _, tc := range []struct {
 		name, path string
 		want       func(string) bool
