@@ -19,12 +19,7 @@ type rawH2 struct {
 
 func dialRawH2(t *testing.T, addr string) *rawH2 {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c, _ := h1Dial(t, addr)
 	c.Write([]byte(http2.ClientPreface))
 	fr := http2.NewFramer(c, c)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)

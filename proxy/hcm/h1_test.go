@@ -30,8 +30,8 @@ func requireHTTP1(t *testing.T) {
 	}
 }
 
-// h1Dial connects to the manager's listener; the connection closes with
-// the test.
+// h1Dial connects to the manager's listener (the HTTP/2 tests' raw
+// connections too); the connection closes with the test.
 func h1Dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
