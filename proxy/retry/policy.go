@@ -83,8 +83,10 @@ const (
 type Policy struct {
 	On         On
 	NumRetries uint32
-	// PerTryTimeout bounds each try from its start to the response
-	// headers; zero means only the route timeout applies.
+	// PerTryTimeout bounds each try from the end of the downstream request
+	// (the try's start, for a retry of a request already received) to the
+	// response headers, as Envoy's does; zero means only the route
+	// timeout applies.
 	PerTryTimeout time.Duration
 	// RetriableCodes are retriable_status_codes (with retriable-status-codes).
 	RetriableCodes []int

@@ -101,14 +101,15 @@ func (x *exchange) switchCluster(err error) bool {
 	return true
 }
 
-// try sends the request once. Its per-try timeout runs until the response
-// headers arrive.
+// try sends the request once. Its per-try timeout runs from the end of
+// the downstream request (or the try's start, when that came earlier)
+// until the response headers arrive: see perTryTimer.
 func (x *exchange) try(host *cluster.Host, attempt int) (*http.Response, error) {
 	ctx, cancel := x.ctx, context.CancelCauseFunc(nil)
-	var perTry *time.Timer
+	var perTry *perTryTimer
 	if x.perTry > 0 {
 		ctx, cancel = context.WithCancelCause(x.ctx)
-		perTry = time.AfterFunc(x.perTry, func() { cancel(errPerTryTimeout) })
+		perTry = x.startPerTry(cancel)
 	}
 	body := io.ReadCloser(http.NoBody)
 	switch {
@@ -128,7 +129,7 @@ func (x *exchange) try(host *cluster.Host, attempt int) (*http.Response, error) 
 	x.st.RqTotal.Inc()
 	x.st.RqActive.Inc()
 	resp, err := host.Pool().RoundTrip(out)
-	if perTry != nil && !perTry.Stop() && err == nil {
+	if perTry != nil && !x.stopPerTry(perTry) && err == nil {
 		// The timer fired as the headers arrived: the try is over anyway.
 		resp.Body.Close()
 		resp, err = nil, errPerTryTimeout

@@ -70,9 +70,15 @@ type exchange struct {
 	// one (switchCluster); it moves once.
 	switched bool
 	// bodyMu orders the request body's bookkeeping with the end of the
-	// exchange: a transport may read the body on after it, when the
-	// Info already serves another stream.
+	// exchange (a transport may read the body on after it, when the Info
+	// already serves another stream) and with the tries' per-try timers.
 	bodyMu sync.Mutex
+	// received: the whole downstream request has been received (its body
+	// has ended, or it has none). Guarded by bodyMu.
+	received bool
+	// pendingTry is the per-try timer of the try in flight while it waits
+	// for the end of the downstream body (pertry.go). Guarded by bodyMu.
+	pendingTry *perTryTimer
 }
 
 func (rt *Router) forward(w http.ResponseWriter, r *http.Request, info *streaminfo.Info, rte *route.Route) {
@@ -204,14 +210,14 @@ func headerMillis(h http.Header, name string) (time.Duration, bool) {
 	return time.Duration(ms) * time.Millisecond, true
 }
 
-// prepareBody wraps the request body so that the route timeout starts at
-// its end, as Envoy's does, and keeps it for replay when retries are
-// possible.
+// prepareBody wraps the request body so that the route and per-try
+// timeouts start at its end, as Envoy's do, and keeps it for replay when
+// retries are possible.
 func (x *exchange) prepareBody() {
 	b := x.r.Body
 	x.hasBody = b != nil && b != http.NoBody && x.r.ContentLength != 0
 	if !x.hasBody {
-		x.armTimeout()
+		x.requestReceived()
 		return
 	}
 	x.body = &countingBody{r: b, x: x}
@@ -341,8 +347,8 @@ func (x *exchange) touch() {
 	}
 }
 
-// countingBody is the downstream request body: it counts bytes and arms
-// the route timeout at its end.
+// countingBody is the downstream request body: it counts bytes and, at
+// its end, starts the route and per-try timeouts (requestReceived).
 type countingBody struct {
 	r io.ReadCloser
 	x *exchange
@@ -361,7 +367,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	b.x.touch()
 	switch {
 	case err == io.EOF:
-		b.x.armTimeout()
+		b.x.requestReceived()
 	case err != nil:
 		b.x.bodyErr.CompareAndSwap(nil, &err)
 	}
