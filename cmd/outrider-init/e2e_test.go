@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outrider-mesh/outrider/internal/proctest"
 	"github.com/outrider-mesh/outrider/localpod"
 )
 
@@ -62,7 +63,7 @@ func (p *sidecarPod) startForwarder(t *testing.T, mode, port string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &proctest.Output{}
 	cmd.Stderr = stderr
 	proc, err := p.Start(cmd, proxyUser)
 	if err != nil {

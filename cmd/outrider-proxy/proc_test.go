@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -11,10 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outrider-mesh/outrider/internal/proctest"
 )
 
 // binary is the outrider-proxy built once for the process tests.
@@ -52,33 +52,16 @@ func freePort(t *testing.T) int {
 type proc struct {
 	t     *testing.T
 	cmd   *exec.Cmd
-	out   *syncBuffer
+	out   *proctest.Output
 	done  chan struct{}
 	admin string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // start runs the proxy with args and waits until its admin API answers
 // /ready with LIVE.
 func start(t *testing.T, adminPort int, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, out: &syncBuffer{}, done: make(chan struct{}),
+	p := &proc{t: t, out: &proctest.Output{}, done: make(chan struct{}),
 		admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout = p.out

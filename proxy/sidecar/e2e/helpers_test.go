@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/outrider-mesh/outrider/internal/proctest"
 	"github.com/outrider-mesh/outrider/localpod"
 )
 
@@ -68,29 +68,11 @@ func binaries(t *testing.T) (proxy, init string) {
 	return bins.proxy, bins.init
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // sidecarPod is a pod with the redirect rules and a running sidecar.
 type sidecarPod struct {
 	*localpod.Pod
 	proxy *localpod.Process
-	log   *syncBuffer
+	log   *proctest.Output
 }
 
 // proxyUser is who the sidecar runs as: the rules never capture it.
@@ -108,7 +90,7 @@ func startSidecarPod(t *testing.T, node *localpod.Node, name, backend string, pr
 	if out, err := pod.CombinedOutput(ctx, initBin, "--backend", backend); err != nil {
 		t.Fatalf("outrider-init: %v\n%s", err, out)
 	}
-	log := &syncBuffer{}
+	log := &proctest.Output{}
 	cmd := exec.Command(proxyBin, append([]string{"--sidecar", "--drain-time=2s"}, proxyArgs...)...)
 	cmd.Env = []string{
 		"POD_NAME=" + name, "POD_NAMESPACE=e2e", "SERVICE_ACCOUNT=" + name,

@@ -1,7 +1,6 @@
 package tls_test
 
 import (
-	"bytes"
 	"context"
 	cryptotls "crypto/tls"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 
+	"github.com/outrider-mesh/outrider/internal/proctest"
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/server"
 	"github.com/outrider-mesh/outrider/proxy/stats"
@@ -82,28 +81,10 @@ func (m *mesh) clientConfig(leaf *tlstest.Leaf) *cryptotls.Config {
 	return cfg
 }
 
-// logBuffer collects a proxy's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // proxy is one running Outrider, assembled as the binary assembles it.
 type proxy struct {
 	s   *server.Server
-	log *logBuffer
+	log *proctest.Output
 }
 
 func startProxy(t *testing.T, yaml string) *proxy {
@@ -112,7 +93,7 @@ func startProxy(t *testing.T, yaml string) *proxy {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
-	lb := &logBuffer{}
+	lb := &proctest.Output{}
 	s := server.New(server.Options{
 		Load:      func() (*bootstrapv3.Bootstrap, error) { return b, nil },
 		DrainTime: time.Second,
