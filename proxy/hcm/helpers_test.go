@@ -1,14 +1,12 @@
 package hcm
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/httpfilter"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
+	"github.com/outrider-mesh/outrider/proxy/listener/network/networktest"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
@@ -115,44 +114,7 @@ func newHarness(t testing.TB, pb *hcmv3.HttpConnectionManager) *harness {
 		t.Fatal(err)
 	}
 	h.cm = cm
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.addr = ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	t.Cleanup(func() {
-		ln.Close()
-		cancel()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cm.ServeConn(ctx, &network.Conn{Conn: c, Reader: bufio.NewReader(c),
-					Local: network.AddrPort(c.LocalAddr()), Remote: network.AddrPort(c.RemoteAddr())})
-			}()
-		}
-	}()
+	h.addr = networktest.Serve(t, cm)
 	return h
 }
 

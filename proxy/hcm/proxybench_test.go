@@ -3,12 +3,10 @@ package hcm
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,9 +19,11 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"github.com/outrider-mesh/outrider/proxy/cluster"
 	"github.com/outrider-mesh/outrider/proxy/httpfilter"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
+	"github.com/outrider-mesh/outrider/proxy/listener/network/networktest"
 	"github.com/outrider-mesh/outrider/proxy/router"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 )
@@ -153,67 +153,34 @@ func readRawResponse(br *bufio.Reader) error {
 // rawBackend answers every request with a fixed 1 KiB response, reading
 // heads and Content-Length bodies; it allocates nothing per request.
 func rawBackend(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nDate: Mon, 02 Jan 2006 15:04:05 GMT\r\n" +
 		"Content-Length: " + strconv.Itoa(benchBodySize) + "\r\n\r\n" + string(bytes.Repeat([]byte("r"), benchBodySize)))
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	tb.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	return looptest.Serve(tb, func(c net.Conn) {
+		br := bufio.NewReaderSize(c, 8192)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReaderSize(c, 8192)
-				for {
-					n := 0
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(line) <= 2 {
-							break
-						}
-						if len(line) > len(contentLength) && bytes.EqualFold(line[:len(contentLength)], contentLength) {
-							for _, ch := range bytes.TrimSpace(line[len(contentLength):]) {
-								n = n*10 + int(ch-'0')
-							}
-						}
-					}
-					if _, err := br.Discard(n); err != nil {
-						return
-					}
-					if _, err := c.Write(resp); err != nil {
-						return
+			n := 0
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				if len(line) <= 2 {
+					break
+				}
+				if len(line) > len(contentLength) && bytes.EqualFold(line[:len(contentLength)], contentLength) {
+					for _, ch := range bytes.TrimSpace(line[len(contentLength):]) {
+						n = n*10 + int(ch-'0')
 					}
 				}
-			}()
+			}
+			if _, err := br.Discard(n); err != nil {
+				return
+			}
+			if _, err := c.Write(resp); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // httpBackend serves h with net/http, h2c too when h2 is set.
@@ -275,42 +242,5 @@ func serveProxy(tb testing.TB, backend string, h2 bool) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	tb.Cleanup(func() {
-		ln.Close()
-		cancel()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cm.ServeConn(ctx, &network.Conn{Conn: c, Reader: bufio.NewReader(c),
-					Local: network.AddrPort(c.LocalAddr()), Remote: network.AddrPort(c.RemoteAddr())})
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return networktest.Serve(tb, cm)
 }

@@ -8,13 +8,15 @@ import (
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // BenchmarkAcceptMatchAndProxy measures a connection's whole downstream
 // path: accept, http_inspector, chain match among several chains, and a
 // tcp_proxy connect to a loopback backend that answers one byte.
 func BenchmarkAcceptMatchAndProxy(b *testing.B) {
-	bs := backends{"a": serveB(b, func(c net.Conn) { c.Write([]byte("a")) })}
+	bs := backends{"a": looptest.Serve(b, func(c net.Conn) { c.Write([]byte("a")) })}
 	m, _ := newManager(b, bs)
 	l := tcpListener(b, "in", "a")
 	for _, port := range []uint32{1, 2, 3} {
@@ -40,22 +42,4 @@ func BenchmarkAcceptMatchAndProxy(b *testing.B) {
 		}
 		c.Close()
 	}
-}
-
-func serveB(b *testing.B, fn func(c net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); fn(c) }()
-		}
-	}()
-	return ln.Addr().String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"github.com/outrider-mesh/outrider/proxy/cluster"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/stats"
@@ -55,30 +55,10 @@ func newManager(t testing.TB, bs backends) (*Manager, *stats.Store) {
 // serve runs fn for every connection to a new loopback server.
 func serve(t *testing.T, fn func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				fn(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return looptest.Serve(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fn(c)
+	})
 }
 
 // echo copies every byte back.

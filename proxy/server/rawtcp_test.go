@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // Helpers for tests that speak raw bytes to the proxy or play a raw
@@ -20,44 +22,10 @@ import (
 // and at the end of the test.
 func rawBackend(t *testing.T, serve func(n int, c net.Conn, br *bufio.Reader)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	var n atomic.Int32
+	return looptest.Serve(t, func(c net.Conn) {
+		serve(int(n.Add(1)), c, bufio.NewReader(c))
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for n := 1; ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				serve(n, c, bufio.NewReader(c))
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // readHead reads a message head up to its blank line.

@@ -1,7 +1,6 @@
 package tcpproxy
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -17,10 +16,12 @@ import (
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"github.com/outrider-mesh/outrider/proxy/cluster"
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
+	"github.com/outrider-mesh/outrider/proxy/listener/network/networktest"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
@@ -63,54 +64,13 @@ func (r *recorder) Log(info *streaminfo.Info) {
 // harness runs px behind a loopback listener and returns its address.
 func harness(t *testing.T, px *Proxy) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); cancel(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				px.ServeConn(ctx, &network.Conn{Conn: c, Reader: bufio.NewReader(c),
-					Local: network.AddrPort(c.LocalAddr()), Remote: network.AddrPort(c.RemoteAddr())})
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return networktest.Serve(t, px)
 }
 
 // backend runs serve for every connection on a loopback listener.
 func backend(t *testing.T, serve func(c *net.TCPConn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); serve(c.(*net.TCPConn)) }()
-		}
-	}()
-	return ln.Addr().String()
+	return looptest.Serve(t, func(c net.Conn) { serve(c.(*net.TCPConn)) })
 }
 
 func newProxy(t *testing.T, pb *tcpproxyv3.TcpProxy, env *network.Env) *Proxy {

@@ -7,57 +7,27 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // testTimeout bounds every blocking step of a test, so a bug fails the test
 // instead of hanging it.
 const testTimeout = 10 * time.Second
 
-// listen starts a loopback listener whose connections are handled by
-// handle, each on its own goroutine; cleanup closes the listener and the
-// connections and waits for the handlers.
+// listen starts a loopback server (looptest.Serve) whose connections
+// are handled by handle, each with the test's deadline.
 func listen(t testing.TB, handle func(c net.Conn)) net.Addr {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.SetDeadline(time.Now().Add(testTimeout))
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	addr := looptest.Serve(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(testTimeout))
+		handle(c)
 	})
-	return ln.Addr()
+	return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(addr))
 }
 
 func dial(t testing.TB, addr net.Addr) net.Conn {
