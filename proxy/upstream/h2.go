@@ -15,8 +15,7 @@ import (
 )
 
 type h2Conn struct {
-	cc       *http2.ClientConn
-	conn     net.Conn // *Conn, or the TLS connection over it
+	cc       *h2Client
 	tls      *streaminfo.TLS
 	requests atomic.Uint32
 }
@@ -27,11 +26,11 @@ func (p *Pool) roundTripH2(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if max := p.opts.MaxRequestsPerConn; max > 0 && c.requests.Add(1) >= max {
-		c.cc.SetDoNotReuse()
+		c.cc.setDoNotReuse()
 		p.stats.CxMaxRequests.Inc()
 	}
 	noteTLS(req, c.tls)
-	resp, err := c.cc.RoundTrip(req)
+	resp, err := c.cc.roundTrip(req)
 	if err != nil {
 		p.signal()
 		return nil, classifyH2(req, err)
@@ -55,12 +54,11 @@ func (p *Pool) getH2(req *http.Request) (*h2Conn, error) {
 		live := p.h2[:0]
 		var found *h2Conn
 		for _, c := range p.h2 {
-			st := c.cc.State()
-			if st.Closed || (st.Closing && st.StreamsActive == 0) {
+			if c.cc.gone() {
 				continue
 			}
 			live = append(live, c)
-			if found == nil && c.cc.ReserveNewRequest() {
+			if found == nil && c.cc.reserve() {
 				found = c
 			}
 		}
@@ -134,26 +132,24 @@ func (p *Pool) dialH2(req *http.Request) (*h2Conn, error) {
 }
 
 func (p *Pool) newH2(ctx context.Context, conn net.Conn, sess *streaminfo.TLS) (*h2Conn, error) {
-	// x/net's client flushes HEADERS, each DATA frame and the end of the
-	// stream separately: a batched connection makes them one write.
-	conn = NewBatchedConn(conn)
-	cc, err := p.h2Transport().NewClientConn(conn)
-	if err != nil {
-		conn.Close()
-		return nil, failure.ErrConnectFailure.With(fmt.Errorf("upstream: http2 handshake with %s: %w", p.addr, err))
+	maxHdr := p.opts.MaxResponseHeaderBytes
+	if maxHdr <= 0 {
+		maxHdr = 60 << 10
 	}
-	// A PING round trip guarantees that the server's SETTINGS (its stream
-	// limit) have been read before requests are spread over the connection.
-	if err := cc.Ping(ctx); err != nil {
-		cc.Close()
-		return nil, failure.ErrConnectFailure.With(fmt.Errorf("upstream: http2 handshake with %s: %w", p.addr, err))
+	cc, err := newH2Client(ctx, conn, p.addr.String(), uint32(maxHdr), p.opts.IdleTimeout, p.signal)
+	if err != nil {
+		return nil, failure.ErrConnectFailure.With(err)
 	}
 	p.stats.CxHTTP2Total.Inc()
-	return &h2Conn{cc: cc, conn: conn, tls: sess}, nil
+	return &h2Conn{cc: cc, tls: sess}, nil
 }
 
 // classifyH2 maps an HTTP/2 client error to the proxy's failures.
 func classifyH2(req *http.Request, err error) error {
+	var fe *failure.Error
+	if errors.As(err, &fe) {
+		return err // already classified (a stream that was never sent)
+	}
 	if ctxErr := req.Context().Err(); ctxErr != nil {
 		return fmt.Errorf("upstream: %w", ctxErr)
 	}

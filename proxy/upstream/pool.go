@@ -1,7 +1,7 @@
 // Package upstream holds the transport side of a cluster: dialing upstream
 // TCP connections with connect_timeout and upstream_bind_config, and per
 // endpoint connection pools speaking HTTP/1.1 (proxy/codec/http1) or
-// HTTP/2 (golang.org/x/net/http2, several streams per connection), with
+// HTTP/2 (h2Client, on x/net's framer: several streams per connection), with
 // Envoy's circuit breakers for connections and pending requests and its
 // upstream_cx_* / upstream_rq_pending_* stats.
 package upstream
@@ -16,8 +16,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"github.com/outrider-mesh/outrider/proxy/codec/http1"
 	"github.com/outrider-mesh/outrider/proxy/failure"
@@ -64,11 +62,6 @@ type Pool struct {
 	limits Limits
 	stats  *Stats
 
-	// h2t speaks HTTP/2 on this pool's connections; made by the first
-	// one (h2Transport), since most pools never carry HTTP/2.
-	h2t     *http2.Transport
-	h2tOnce sync.Once
-
 	// auto is the protocol learned by ALPN for Protocol Auto (0: not yet);
 	// learnMu lets one request learn it while the others wait.
 	auto    atomic.Uint32
@@ -103,23 +96,6 @@ func NewPool(addr netip.AddrPort, d *Dialer, opts *Options, lim Limits, host *Ho
 		host = new(HostStats)
 	}
 	return &Pool{addr: addr, dialer: d, opts: opts, limits: lim, stats: d.Stats, Host: host}
-}
-
-// h2Transport returns the pool's HTTP/2 settings, made on first use.
-func (p *Pool) h2Transport() *http2.Transport {
-	p.h2tOnce.Do(func() {
-		maxHdr := p.opts.MaxResponseHeaderBytes
-		if maxHdr <= 0 {
-			maxHdr = 60 << 10
-		}
-		p.h2t = &http2.Transport{
-			AllowHTTP:          true,
-			DisableCompression: true, // a proxy passes bodies through as they are
-			IdleConnTimeout:    p.opts.IdleTimeout,
-			MaxHeaderListSize:  uint32(maxHdr),
-		}
-	})
-	return p.h2t
 }
 
 // Addr is the endpoint's address.
@@ -309,7 +285,7 @@ func (p *Pool) Drain() {
 		c.close()
 	}
 	for _, c := range h2 {
-		go c.cc.Shutdown(context.Background()) // waits for active streams, then closes
+		c.cc.shutdown() // closes once its active streams are done
 	}
 }
 

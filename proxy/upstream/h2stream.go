@@ -1,0 +1,397 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/outrider-mesh/outrider/proxy/failure"
+)
+
+// h2Stream is one request on an h2Client; it is also the response body.
+type h2Stream struct {
+	cc       *h2Client
+	id       uint32
+	req      *http.Request
+	head     bool
+	body     io.ReadCloser // the request body; nil without one
+	bodyOnce sync.Once
+
+	// localDone: nothing more is sent on the stream (END_STREAM or
+	// RST_STREAM went out, or the stream ended).
+	localDone  atomic.Bool
+	sendWindow int32 // under cc.mu
+
+	mu        sync.Mutex
+	cond      sync.Cond // the response, data or the end arrived
+	resp      *http.Response
+	ended     bool  // the stream is over: no more frames are taken
+	err       error // why it ended; nil after END_STREAM
+	buf       []byte
+	off       int   // read position in buf
+	wantLen   int64 // the response's Content-Length, -1 if none
+	gotLen    int64
+	recvAvail int64 // DATA bytes the server may still send
+	unacked   int64 // consumed, not yet granted back
+	discard   bool  // the reader closed the body
+	stopCtx   func() bool
+}
+
+var (
+	errH2BodyClosed  = errors.New("upstream: http2 response body closed")
+	errH2StreamEnded = errors.New("upstream: http2 stream ended")
+)
+
+// roundTrip sends req on a stream promised by reserve and waits for the
+// response headers.
+func (cc *h2Client) roundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	s := &h2Stream{cc: cc, req: req, head: req.Method == http.MethodHead, wantLen: -1, recvAvail: h2StreamWindow}
+	s.cond.L = &s.mu
+	if req.Body != nil && req.Body != http.NoBody {
+		s.body = req.Body
+	}
+	cc.wmu.Lock()
+	cc.mu.Lock()
+	cc.reserved--
+	if cc.closed || cc.goAway || ctx.Err() != nil {
+		cause := cc.err
+		if cause == nil {
+			cause = errors.New("connection going away")
+		}
+		ctxErr := ctx.Err()
+		closeNow := cc.idleLocked()
+		cc.mu.Unlock()
+		cc.wmu.Unlock()
+		if closeNow {
+			cc.close(errH2Closed)
+		}
+		s.closeBody()
+		if ctxErr != nil {
+			return nil, fmt.Errorf("upstream: %w", ctxErr)
+		}
+		// Nothing was sent: another connection may take it.
+		return nil, failure.ErrRefusedStream.With(fmt.Errorf("upstream: http2 connection to %s takes no new streams: %w", cc.addr, cause))
+	}
+	s.id = cc.nextID
+	cc.nextID += 2
+	s.sendWindow = cc.initWindow
+	cc.streams[s.id] = s
+	maxFrame := cc.maxFrame
+	cc.mu.Unlock()
+	cc.hbuf.Reset()
+	cc.encodeRequest(req, s.body != nil)
+	if s.body == nil {
+		s.localDone.Store(true)
+	}
+	err := cc.writeBlock(s.id, cc.hbuf.Bytes(), s.body == nil, maxFrame)
+	cc.wmu.Unlock()
+	if err != nil {
+		cc.close(fmt.Errorf("upstream: http2 connection to %s: %w", cc.addr, err))
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, s.cancel)
+		s.mu.Lock()
+		if s.ended {
+			s.mu.Unlock()
+			stop()
+		} else {
+			s.stopCtx = stop
+			s.mu.Unlock()
+		}
+	}
+	if s.body != nil {
+		// The response may arrive while the body is still being sent
+		// (gRPC streaming), so the body has its own goroutine.
+		go s.writeBody()
+	}
+	s.mu.Lock()
+	for s.resp == nil && !s.ended {
+		s.cond.Wait()
+	}
+	resp, err := s.resp, s.err
+	s.mu.Unlock()
+	if resp == nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// cancel ends the stream when the request's context is done.
+func (s *h2Stream) cancel() {
+	s.end(fmt.Errorf("upstream: %w", s.req.Context().Err()), resetAlways, http2.ErrCodeCancel)
+}
+
+// encodeRequest writes req's header block into cc.hbuf; wmu is held.
+func (cc *h2Client) encodeRequest(req *http.Request, hasBody bool) {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	cc.field(":authority", host)
+	cc.field(":method", req.Method)
+	if req.Method != http.MethodConnect {
+		cc.field(":path", req.URL.RequestURI())
+		scheme := req.URL.Scheme
+		if scheme == "" {
+			scheme = "http"
+		}
+		cc.field(":scheme", scheme)
+	}
+	for k, vv := range req.Header {
+		name := cc.lowerName(k)
+		switch name {
+		case "host", "connection", "proxy-connection", "transfer-encoding", "upgrade", "keep-alive", "content-length":
+			continue // connection-specific, or written below
+		case "te":
+			for _, v := range vv {
+				if strings.EqualFold(v, "trailers") {
+					cc.field("te", "trailers")
+					break
+				}
+			}
+			continue
+		}
+		for _, v := range vv {
+			cc.field(name, v)
+		}
+	}
+	cl := int64(0)
+	if hasBody {
+		cl = req.ContentLength
+		if cl == 0 {
+			cl = -1 // a body of unknown length
+		}
+	}
+	switch req.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		if cl == 0 {
+			cc.field("content-length", "0")
+		}
+	}
+	if cl > 0 {
+		cc.field("content-length", strconv.FormatInt(cl, 10))
+	}
+}
+
+func (cc *h2Client) field(name, value string) {
+	cc.henc.WriteField(hpack.HeaderField{Name: name, Value: value})
+}
+
+// lowerName returns the wire form of a header name, cached; wmu is held.
+func (cc *h2Client) lowerName(k string) string {
+	if v, ok := cc.lower[k]; ok {
+		return v
+	}
+	v := strings.ToLower(k)
+	if len(cc.lower) < h2NameCache {
+		cc.lower[k] = v
+	}
+	return v
+}
+
+// writeBlock writes a header block as HEADERS and CONTINUATION frames of
+// at most maxFrame bytes; wmu is held.
+func (cc *h2Client) writeBlock(id uint32, block []byte, endStream bool, maxFrame uint32) error {
+	first := true
+	for first || len(block) > 0 {
+		chunk := block
+		if len(chunk) > int(maxFrame) {
+			chunk = chunk[:maxFrame]
+		}
+		block = block[len(chunk):]
+		var err error
+		if first {
+			err = cc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: chunk, EndStream: endStream, EndHeaders: len(block) == 0})
+		} else {
+			err = cc.fr.WriteContinuation(id, len(block) == 0, chunk)
+		}
+		if err != nil {
+			return err
+		}
+		first = false
+	}
+	return nil
+}
+
+// h2Reset says whether ending a stream sends RST_STREAM.
+type h2Reset uint8
+
+const (
+	resetNone      h2Reset = iota // the server reset it, or the connection broke
+	resetIfSending                // the response is complete: reset only a request still being sent
+	resetAlways                   // abandoned before the server ended it
+)
+
+// end ends the stream once: err (nil after END_STREAM) is what its body
+// returns after the buffered bytes.
+func (s *h2Stream) end(err error, rst h2Reset, code http2.ErrCode) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended, s.err = true, err
+	stop := s.stopCtx
+	s.stopCtx = nil
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	open := !s.localDone.Swap(true)
+	if rst == resetAlways || (open && rst == resetIfSending) {
+		s.cc.writeRST(s.id, code)
+	}
+	s.cc.forget(s)
+	if open && s.body != nil {
+		s.closeBody() // a body writer blocked in Read returns
+	}
+}
+
+func (s *h2Stream) closeBody() {
+	if s.body != nil {
+		s.bodyOnce.Do(func() { s.body.Close() })
+	}
+}
+
+func (s *h2Stream) hasResponse() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resp != nil
+}
+
+// onResponse delivers the response headers to the waiting request.
+func (s *h2Stream) onResponse(resp *http.Response, ended bool) {
+	resp.Body = s
+	s.mu.Lock()
+	s.resp = resp
+	if !s.head {
+		s.wantLen = resp.ContentLength
+	}
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if ended {
+		s.finish()
+	}
+}
+
+// onTrailers takes the trailers, which end the stream.
+func (s *h2Stream) onTrailers(h http.Header) {
+	s.mu.Lock()
+	if s.resp.Trailer == nil {
+		s.resp.Trailer = make(http.Header, len(h))
+	}
+	for k, v := range h {
+		s.resp.Trailer[k] = v
+	}
+	s.mu.Unlock()
+	s.finish()
+}
+
+// onData buffers a DATA frame's payload for the reader.
+// A broken rule is returned as an http2.StreamError.
+func (s *h2Stream) onData(data []byte, endStream bool) error {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		s.cc.consumed(len(data))
+		return nil
+	}
+	var err error
+	switch n := int64(len(data)); {
+	case s.resp == nil:
+		err = http2.StreamError{StreamID: s.id, Code: http2.ErrCodeProtocol, Cause: errors.New("DATA before the response headers")}
+	case n > s.recvAvail:
+		err = http2.StreamError{StreamID: s.id, Code: http2.ErrCodeFlowControl, Cause: errors.New("DATA beyond the stream's window")}
+	case s.wantLen >= 0 && s.gotLen+n > s.wantLen:
+		err = http2.StreamError{StreamID: s.id, Code: http2.ErrCodeProtocol, Cause: errors.New("DATA beyond the response's content-length")}
+	default:
+		s.recvAvail -= n
+		s.gotLen += n
+		if s.discard {
+			defer s.cc.consumed(len(data))
+		} else if n > 0 {
+			s.buf = append(s.buf, data...)
+			s.cond.Broadcast()
+		}
+	}
+	s.mu.Unlock()
+	if err == nil && endStream {
+		s.finish()
+	}
+	return err
+}
+
+// finish ends the stream after the server's END_STREAM, checking the
+// body's length against its Content-Length.
+func (s *h2Stream) finish() {
+	var err error
+	s.mu.Lock()
+	if s.wantLen >= 0 && s.gotLen != s.wantLen {
+		err = http2.StreamError{StreamID: s.id, Code: http2.ErrCodeProtocol,
+			Cause: fmt.Errorf("response body of %d bytes, content-length %d", s.gotLen, s.wantLen)}
+	}
+	s.mu.Unlock()
+	s.end(err, resetIfSending, http2.ErrCodeCancel)
+}
+
+// Read returns the response body as it arrives.
+func (s *h2Stream) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	for s.off == len(s.buf) && !s.ended {
+		s.cond.Wait()
+	}
+	if s.off == len(s.buf) {
+		err := s.err
+		s.mu.Unlock()
+		if err == nil {
+			err = io.EOF
+		}
+		return 0, err
+	}
+	n := copy(p, s.buf[s.off:])
+	s.off += n
+	var eof bool
+	if s.off == len(s.buf) {
+		s.buf, s.off = s.buf[:0], 0
+		eof = s.ended && s.err == nil
+	}
+	var update int64
+	if !s.ended {
+		s.unacked += int64(n)
+		if s.unacked >= h2StreamWindow/2 {
+			update, s.unacked = s.unacked, 0
+			s.recvAvail += update // before the server can act on it
+		}
+	}
+	s.mu.Unlock()
+	s.cc.consumed(n)
+	if update > 0 {
+		s.cc.write(func(fr *http2.Framer) error { return fr.WriteWindowUpdate(s.id, uint32(update)) })
+	}
+	if eof {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Close ends the response; a stream still open is reset (CANCEL).
+func (s *h2Stream) Close() error {
+	s.mu.Lock()
+	rest := len(s.buf) - s.off
+	s.buf, s.off, s.discard = nil, 0, true
+	s.mu.Unlock()
+	s.cc.consumed(rest)
+	s.end(errH2BodyClosed, resetAlways, http2.ErrCodeCancel)
+	return nil
+}
