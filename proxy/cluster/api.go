@@ -152,9 +152,9 @@ func (m *Manager) All() []*Cluster {
 	return out
 }
 
-// WaitWarm blocks until every current cluster has its first set of
-// endpoints (DNS clusters after their first resolution, as Envoy warms
-// clusters before serving), or ctx is done.
+// WaitWarm blocks until every current cluster is warm (DNS clusters once
+// their first round of resolutions has completed, successful or not, as
+// Envoy warms clusters before serving), or ctx is done.
 func (m *Manager) WaitWarm(ctx context.Context) error {
 	for _, c := range m.All() {
 		select {

@@ -20,10 +20,27 @@ var resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 } = net.DefaultResolver
 
+// dnsResolveTimeout bounds one round of resolutions (Envoy's c-ares
+// default query timeout is 5 s too); tests may shorten it.
+var dnsResolveTimeout = 5 * time.Second
+
 // resolveLoop resolves a STRICT_DNS or LOGICAL_DNS cluster's names every
-// dns_refresh_rate. A failed resolution keeps the previous endpoints.
+// dns_refresh_rate.
+//
+// The cluster is warm once its first round has completed, whether its
+// names resolved or not: Envoy's DNS clusters call onPreInitComplete from
+// every resolution callback, failed ones included. A cluster whose names
+// do not resolve therefore starts (or, on a reload, replaces the cluster
+// it changes) without endpoints, answering 503 UH, and takes its hosts
+// from the first later round that resolves them; waiting for a success
+// instead would keep a reload's old cluster serving forever, and the
+// initial load waiting.
 func (c *Cluster) resolveLoop() {
 	defer close(c.disc.done)
+	// last holds each endpoint's hosts from its latest successful
+	// resolution: a name that fails keeps them, the others move on
+	// (Envoy resolves each target on its own).
+	last := make([][]*Host, len(c.s.endpoints))
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -32,49 +49,67 @@ func (c *Cluster) resolveLoop() {
 			return
 		case <-t.C:
 		}
-		c.resolveOnce()
+		c.resolveOnce(last)
+		if c.disc.ctx.Err() != nil {
+			return // stopped mid-round: neither warm nor updated
+		}
+		c.markWarm()
 		t.Reset(c.s.dnsRefresh)
 	}
 }
 
-func (c *Cluster) resolveOnce() {
-	c.stats.UpdateAttempt.Inc()
-	ctx, cancel := context.WithTimeout(c.disc.ctx, max(c.s.dnsRefresh, 5*time.Second))
+// resolveOnce resolves every endpoint's name at once and swaps in the
+// hosts they give, keeping last[i] for an endpoint whose name failed.
+func (c *Cluster) resolveOnce(last [][]*Host) {
+	ctx, cancel := context.WithTimeout(c.disc.ctx, dnsResolveTimeout)
 	defer cancel()
-	current := c.hosts.Load().hosts
-	var hosts []*Host
-	for _, e := range c.s.endpoints {
-		addrs, err := c.lookup(ctx, e.host)
-		if err != nil {
-			c.stats.UpdateFailure.Inc()
-			return
-		}
-		if c.s.kind == clusterv3.Cluster_LOGICAL_DNS {
-			addrs = addrs[:1] // one logical host: the first address
-		}
-		for _, a := range addrs {
-			ap := netip.AddrPortFrom(a, e.port)
-			name := e.hostname
-			if name == "" {
-				name = e.host
-			}
-			// Keep the Host (and its pool) of an address that stays.
-			i := slices.IndexFunc(current, func(h *Host) bool {
-				return h.addr == ap && h.weight == e.weight && h.hostname == name && h.health == e.health
-			})
-			if i >= 0 {
-				hosts = append(hosts, current[i])
-			} else {
-				hosts = append(hosts, c.newHost(ap, e.weight, name, e.health))
-			}
-		}
+	addrs := make([][]netip.Addr, len(c.s.endpoints))
+	errs := make([]error, len(c.s.endpoints))
+	var wg sync.WaitGroup
+	for i, e := range c.s.endpoints {
+		c.stats.UpdateAttempt.Inc()
+		wg.Go(func() { addrs[i], errs[i] = c.lookup(ctx, e.host) })
 	}
-	c.stats.UpdateSuccess.Inc()
-	if slices.Equal(hosts, current) {
-		c.markWarm()
+	wg.Wait()
+	if c.disc.ctx.Err() != nil {
 		return
 	}
-	c.setHosts(hosts)
+	current := c.hosts.Load().hosts
+	var hosts []*Host
+	for i, e := range c.s.endpoints {
+		if errs[i] != nil {
+			c.stats.UpdateFailure.Inc()
+			hosts = append(hosts, last[i]...)
+			continue
+		}
+		c.stats.UpdateSuccess.Inc()
+		as := addrs[i]
+		if c.s.kind == clusterv3.Cluster_LOGICAL_DNS {
+			as = as[:1] // one logical host: the first address
+		}
+		name := e.hostname
+		if name == "" {
+			name = e.host
+		}
+		mine := make([]*Host, 0, len(as))
+		for _, a := range as {
+			ap := netip.AddrPortFrom(a, e.port)
+			// Keep the Host (and its pool) of an address that stays.
+			j := slices.IndexFunc(current, func(h *Host) bool {
+				return h.addr == ap && h.weight == e.weight && h.hostname == name && h.health == e.health
+			})
+			if j >= 0 {
+				mine = append(mine, current[j])
+			} else {
+				mine = append(mine, c.newHost(ap, e.weight, name, e.health))
+			}
+		}
+		last[i] = mine
+		hosts = append(hosts, mine...)
+	}
+	if !slices.Equal(hosts, current) {
+		c.setHosts(hosts)
+	}
 }
 
 // lookup resolves name following dns_lookup_family.

@@ -3,7 +3,8 @@ package cluster
 import "maps"
 
 // Warming: as Envoy does, a cluster that a reload changes takes traffic
-// only once it is warm (a DNS cluster after its first resolution). Until
+// only once it is warm (a DNS cluster after its first resolution attempt,
+// failed or not: see resolveLoop). Until
 // then the cluster it replaces keeps serving, so a reload fails no
 // request for want of endpoints. A warming cluster that a later update
 // changes again, or removes, is dropped.
