@@ -77,6 +77,7 @@ func TestPerTryTimeoutStartsOnceTheWholeRequestIsReceived(t *testing.T) {
 		name         string
 		h2Down       bool // the client speaks h2c to the proxy
 		h2Up         bool // the cluster speaks h2c to the upstream
+		sized        bool // the request has a Content-Length (else it is chunked)
 		upstream     func(c *bodyCounter) http.HandlerFunc
 		retryPolicy  string
 		wantStatus   int
@@ -98,6 +99,14 @@ func TestPerTryTimeoutStartsOnceTheWholeRequestIsReceived(t *testing.T) {
 			upstream:    func(c *bodyCounter) http.HandlerFunc { return c.hangAfterBody },
 			retryPolicy: `{retry_on: 5xx, num_retries: 2, per_try_timeout: 0.3s, retry_back_off: {base_interval: 0.01s}}`,
 			wantStatus:  504, wantFlags: "UT,URX", wantPerTry: 3, wantRetries: 2, wantWhole: 3},
+		{name: "headers held past the per-try timeout after a body of known length are 504 UT", sized: true,
+			upstream:    func(c *bodyCounter) http.HandlerFunc { return c.hangAfterBody },
+			retryPolicy: `{retry_on: 5xx, num_retries: 1, per_try_timeout: 0.3s, retry_back_off: {base_interval: 0.01s}}`,
+			wantStatus:  504, wantFlags: "UT,URX", wantPerTry: 2, wantRetries: 1, wantWhole: 2},
+		{name: "the same over HTTP/2 both ways", sized: true, h2Down: true, h2Up: true,
+			upstream:    func(c *bodyCounter) http.HandlerFunc { return c.hangAfterBody },
+			retryPolicy: `{retry_on: 5xx, num_retries: 1, per_try_timeout: 0.3s, retry_back_off: {base_interval: 0.01s}}`,
+			wantStatus:  504, wantFlags: "UT,URX", wantPerTry: 2, wantRetries: 1, wantWhole: 2},
 		{name: "a retry after a per-try timeout sends the buffered body at once and succeeds", h2Up: true,
 			upstream: func(c *bodyCounter) http.HandlerFunc {
 				var calls atomic.Int32
@@ -114,6 +123,7 @@ func TestPerTryTimeoutStartsOnceTheWholeRequestIsReceived(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // the cases mostly wait
 			body, want := slowBody(t, chunks, interval)
 			counter := &bodyCounter{want: want}
 			var up string
@@ -131,6 +141,9 @@ func TestPerTryTimeoutStartsOnceTheWholeRequestIsReceived(t *testing.T) {
 			req, err := http.NewRequest("POST", p.url+"/", body)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.sized {
+				req.ContentLength = int64(len(want))
 			}
 			resp, err := client.Do(req)
 			if err != nil {
