@@ -138,6 +138,19 @@ func TestTheHTTP2ClientSpeaksToAnHTTP2Server(t *testing.T) {
 			},
 		},
 		{
+			name: "a 304 with the Content-Length of the body it omits is complete",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", "1234")
+				w.WriteHeader(http.StatusNotModified)
+			},
+			method: "GET",
+			check: func(t *testing.T, r *http.Response, body []byte) {
+				if r.StatusCode != http.StatusNotModified || len(body) != 0 {
+					t.Errorf("status %d body %q", r.StatusCode, body)
+				}
+			},
+		},
+		{
 			name: "headers are canonical and repeated fields keep every value",
 			handler: func(w http.ResponseWriter, r *http.Request) {
 				w.Header()["X-Multi"] = []string{"a", "b"}

@@ -275,7 +275,8 @@ func (s *h2Stream) onResponse(resp *http.Response, ended bool) {
 	resp.Body = s
 	s.mu.Lock()
 	s.resp = resp
-	if !s.head {
+	if !s.head && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified {
+		// A 304 may carry the Content-Length of the body it omits.
 		s.wantLen = resp.ContentLength
 	}
 	s.cond.Broadcast()
