@@ -98,16 +98,16 @@ func (cc *h2Client) roundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		cc.close(fmt.Errorf("upstream: http2 connection to %s: %w", cc.addr, err))
 	}
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, s.cancel)
-		s.mu.Lock()
-		if s.ended {
-			s.mu.Unlock()
-			stop()
-		} else {
-			s.stopCtx = stop
-			s.mu.Unlock()
-		}
+	// AfterFunc instead of a goroutine watching ctx; not ctx.Done(),
+	// which would make the context allocate its channel.
+	stop := context.AfterFunc(ctx, s.cancel)
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		stop()
+	} else {
+		s.stopCtx = stop
+		s.mu.Unlock()
 	}
 	if s.body != nil {
 		// The response may arrive while the body is still being sent
