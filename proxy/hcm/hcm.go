@@ -17,7 +17,6 @@
 package hcm
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"net/http"
@@ -26,9 +25,9 @@ import (
 	"time"
 
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"golang.org/x/net/http2"
 
 	"github.com/outrider-mesh/outrider/proxy/codec/http1"
+	h2codec "github.com/outrider-mesh/outrider/proxy/codec/http2"
 	"github.com/outrider-mesh/outrider/proxy/listener/inspector"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/route"
@@ -54,16 +53,14 @@ type ConnectionManager struct {
 	serverValue []string
 
 	h1 http1.ServerConfig
-	// h2 serves HTTP/2 connections; hs is its base config, whose Shutdown
-	// sends every HTTP/2 connection a graceful GOAWAY (x/net registers
-	// its connections with it through ConfigureServer).
-	h2 *http2.Server
-	hs *http.Server
+	h2 h2codec.ServerConfig
 
 	draining atomic.Bool
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	drainAt  time.Time
+	// conns are the open connections; an HTTP/2 one maps to its codec
+	// connection, which Drain tells to GOAWAY.
+	conns   map[net.Conn]*h2codec.Conn
+	drainAt time.Time
 
 	streams sync.Pool // *stream
 }
@@ -81,7 +78,7 @@ func newConnectionManager(s settings, env *network.Env) *ConnectionManager {
 		scope:       scope,
 		st:          newStats(scope),
 		drainTime:   env.Drain(),
-		conns:       map[net.Conn]struct{}{},
+		conns:       map[net.Conn]*h2codec.Conn{},
 		serverValue: []string{s.serverName},
 	}
 	cm.streams.New = func() any { return newStream(cm) }
@@ -94,18 +91,15 @@ func newConnectionManager(s settings, env *network.Env) *ConnectionManager {
 		Draining:       cm.draining.Load,
 		// OnProtocolError is set per connection (h1Conn).
 	}
-	cm.h2 = &http2.Server{
-		MaxConcurrentStreams:         s.maxStreams,
-		MaxUploadBufferPerStream:     s.streamWindow,
-		MaxUploadBufferPerConnection: s.connWindow,
-		IdleTimeout:                  s.idleTimeout,
-		// RFC 9113's default, which Envoy keeps too: x/net's 1 MiB would
-		// let a peer send frames other HTTP/2 stacks refuse (h2spec 4.2).
-		MaxReadFrameSize: 16384,
-	}
-	cm.hs = &http.Server{MaxHeaderBytes: s.maxHeaderBytes, ErrorLog: nil}
-	if err := http2.ConfigureServer(cm.hs, cm.h2); err != nil {
-		panic("hcm: http2.ConfigureServer: " + err.Error()) // only fails on TLS settings we never set
+	cm.h2 = h2codec.ServerConfig{
+		MaxConcurrentStreams: s.maxStreams,
+		InitialStreamWindow:  s.streamWindow,
+		InitialConnWindow:    s.connWindow,
+		MaxHeaderBytes:       s.maxHeaderBytes,
+		IdleTimeout:          s.idleTimeout,
+		// A connection accepted during a drain serves one stream, then
+		// goes away.
+		Draining: cm.draining.Load,
 	}
 	return cm
 }
@@ -125,9 +119,7 @@ type connKey struct{}
 // ServeConn serves HTTP on c until the peer or a drain closes it.
 func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
 	defer c.Close()
-	if !cm.track(c.Conn) {
-		return
-	}
+	cm.track(c.Conn, nil)
 	defer cm.untrack(c.Conn)
 	cm.st.cxTotal.Inc()
 	cm.st.cxActive.Inc()
@@ -153,15 +145,12 @@ func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
 		cm.st.cxHTTP2Total.Inc()
 		cm.st.cxHTTP2Active.Inc()
 		defer cm.st.cxHTTP2Active.Dec()
-		// x/net's server flushes whenever its write queue runs dry (after
-		// a response's HEADERS, DATA and trailers, each): a batched
+		// Handlers write their frames as they make them: a batched
 		// connection sends what a scheduling round wrote in one write.
-		conn := upstream.NewBatchedConn(&bufConn{Conn: c.Conn, r: c.Reader})
-		cm.h2.ServeConn(conn, &http2.ServeConnOpts{
-			Context:    ctx,
-			BaseConfig: cm.hs,
-			Handler:    h2Handler{cm},
-		})
+		conn := upstream.NewBatchedConn(c.Conn)
+		hc := h2codec.NewConn(ctx, conn, c.Reader, h2Handler{cm}, &cm.h2)
+		cm.track(c.Conn, hc)
+		hc.Serve()
 		return
 	}
 	cm.st.cxHTTP1Total.Inc()
@@ -180,15 +169,6 @@ func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
 	}
 }
 
-// bufConn reads through the reader that holds the bytes listener filters
-// and codec detection peeked.
-type bufConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
-
 // Drain makes every response from now on end its connection: HTTP/1
 // responses carry "Connection: close"; HTTP/2 connections get a GOAWAY
 // and close once their streams are done. Connections still open when the
@@ -197,14 +177,19 @@ func (cm *ConnectionManager) Drain() {
 	if cm.draining.Swap(true) {
 		return
 	}
-	// Shutdown tells x/net's connections to GOAWAY; with no net/http
-	// listener or connection of its own it returns at once. Connections
-	// accepted later GOAWAY after their first stream (x/net checks the
-	// base server's shutdown state).
-	go cm.hs.Shutdown(context.Background())
 	cm.mu.Lock()
 	cm.drainAt = time.Now().Add(cm.drainTime)
+	var h2conns []*h2codec.Conn
+	for _, hc := range cm.conns {
+		if hc != nil {
+			h2conns = append(h2conns, hc)
+		}
+	}
 	cm.mu.Unlock()
+	// Outside the lock: a GOAWAY may wait behind a peer that reads slowly.
+	for _, hc := range h2conns {
+		hc.Drain()
+	}
 	time.AfterFunc(cm.drainTime, func() {
 		cm.mu.Lock()
 		defer cm.mu.Unlock()
@@ -215,11 +200,13 @@ func (cm *ConnectionManager) Drain() {
 	})
 }
 
-func (cm *ConnectionManager) track(c net.Conn) bool {
+// track records c and, for HTTP/2, its codec connection (which asks
+// cm.draining when a stream opens, so one accepted during a drain goes
+// away after its first stream).
+func (cm *ConnectionManager) track(c net.Conn, hc *h2codec.Conn) {
 	cm.mu.Lock()
 	defer cm.mu.Unlock()
-	cm.conns[c] = struct{}{}
-	return true
+	cm.conns[c] = hc
 }
 
 func (cm *ConnectionManager) untrack(c net.Conn) {

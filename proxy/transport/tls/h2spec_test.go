@@ -29,21 +29,15 @@ import (
 // noticed, and lists every failing case.
 
 // minPassed is the number of h2spec cases known to pass on each listener
-// (of 146 in h2spec 2.2.1, strict cases included).
-var minPassed = map[string]int{"h2c": 143, "h2 over TLS": 143}
+// (of 146 in h2spec 2.2.1, strict cases included): all of them since the
+// proxy serves HTTP/2 with its own codec (proxy/codec/http2).
+var minPassed = map[string]int{"h2c": 146, "h2 over TLS": 146}
 
-// knownFailures are the h2spec sections whose failures come from
-// golang.org/x/net/http2's server, not from the proxy (docs/tls.md says
-// why); a failure anywhere else fails the test.
-var knownFailures = map[string]bool{
-	// x/net hangs up on a SETTINGS frame that repeats a setting, which
-	// RFC 9113 allows ("this isn't actually in the spec", says its code).
-	"6.5.3. Settings Synchronization": true,
-	// x/net answers a request with a connection-specific header or a TE
-	// other than "trailers" with 400 instead of RST_STREAM(PROTOCOL_ERROR),
-	// before the proxy's handler sees it.
-	"8.1.2.2. Connection-Specific Header Fields": true,
-}
+// knownFailures are the h2spec sections known to fail, with the reason
+// (docs/tls.md says more); a failure anywhere else fails the test. None
+// is known today: the three x/net behaviours that failed before (6.5.3,
+// 8.1.2.2) went with x/net's server.
+var knownFailures = map[string]bool{}
 
 var h2specVerbose = flag.Bool("h2spec.verbose", false, "print h2spec's whole report")
 
@@ -86,9 +80,9 @@ func TestH2specConformance(t *testing.T) {
 			for _, f := range failed {
 				section, _, _ := strings.Cut(f, " | ")
 				if !knownFailures[section] {
-					t.Errorf("h2spec %s fails, and it is not a known x/net behaviour", f)
+					t.Errorf("h2spec %s fails, and it is not a known failure", f)
 				} else {
-					t.Logf("known x/net failure: %s", f)
+					t.Logf("known failure: %s", f)
 				}
 			}
 			if passed < minPassed[tt.name] {
