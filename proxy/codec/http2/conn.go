@@ -276,8 +276,8 @@ func (sc *serverConn) write(fn func(fr *http2.Framer) error) error {
 	return sc.noteWriteErr(fn(sc.wfr))
 }
 
-// goAway writes a GOAWAY with code; for an error code the connection is
-// closed after it.
+// goAway writes a GOAWAY with code. Closing the connection is the
+// caller's business.
 func (sc *serverConn) goAway(code http2.ErrCode) {
 	sc.wmu.Lock()
 	sc.mu.Lock()
@@ -291,9 +291,6 @@ func (sc *serverConn) goAway(code http2.ErrCode) {
 	}
 	sc.goAwaySet = true
 	sc.wmu.Unlock()
-	if code != http2.ErrCodeNo {
-		sc.conn.Close()
-	}
 }
 
 // Drain sends a graceful GOAWAY once; the connection closes when its

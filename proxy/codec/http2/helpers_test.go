@@ -49,6 +49,13 @@ type rawClient struct {
 
 func dialRaw(t testing.TB, addr string) *rawClient {
 	t.Helper()
+	return dialRawWith(t, addr, true)
+}
+
+// dialRawWith dials and sends the preface, and the client's SETTINGS if
+// settings is true.
+func dialRawWith(t testing.TB, addr string, settings bool) *rawClient {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +68,9 @@ func dialRaw(t testing.TB, addr string) *rawClient {
 	rc := &rawClient{t: t, c: c, fr: http2.NewFramer(c, c)}
 	rc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	rc.enc = hpack.NewEncoder(&rc.buf)
+	if !settings {
+		return rc
+	}
 	if err := rc.fr.WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
@@ -70,9 +80,13 @@ func dialRaw(t testing.TB, addr string) *rawClient {
 // block encodes a request's header block: the four pseudo-headers of a GET
 // on path, then extra name/value pairs.
 func (rc *rawClient) block(path string, extra ...string) []byte {
-	rc.buf.Reset()
 	fields := []string{":method", "GET", ":scheme", "http", ":authority", "test", ":path", path}
-	fields = append(fields, extra...)
+	return rc.fields(append(fields, extra...)...)
+}
+
+// fields encodes a header block of name/value pairs.
+func (rc *rawClient) fields(fields ...string) []byte {
+	rc.buf.Reset()
 	for i := 0; i+1 < len(fields); i += 2 {
 		rc.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
 	}

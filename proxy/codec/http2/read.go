@@ -2,6 +2,7 @@ package http2
 
 import (
 	"errors"
+	"io"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -27,12 +28,22 @@ func (sc *serverConn) readLoop() error {
 		var ce http2.ConnectionError
 		switch {
 		case errors.As(err, &ce):
-			sc.goAway(http2.ErrCode(ce))
+			sc.goAwayAndLinger(http2.ErrCode(ce))
 		case errors.Is(err, http2.ErrFrameTooLarge):
-			sc.goAway(http2.ErrCodeFrameSize)
+			sc.goAwayAndLinger(http2.ErrCodeFrameSize)
 		}
 		return err
 	}
+}
+
+// goAwayAndLinger sends a GOAWAY for a connection error, then reads and
+// drops what the peer still sends for up to a second before the
+// connection closes: closing with unread bytes would make the kernel
+// reset the connection, and the peer might lose the GOAWAY that says why.
+func (sc *serverConn) goAwayAndLinger(code http2.ErrCode) {
+	sc.goAway(code)
+	sc.conn.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, sc.br)
 }
 
 func (sc *serverConn) processFrame(f http2.Frame) error {
