@@ -2,12 +2,15 @@ package hcm
 
 import (
 	"io"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"golang.org/x/net/http2"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -138,5 +141,99 @@ func TestTranslateRejectsBadConfigWithPaths(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestHTTP2SettingsFollowTheManagersOptions(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(pb *hcmHCM)
+		want   map[http2.SettingID]uint32
+	}{
+		{
+			name:   "the defaults are Envoy's",
+			mutate: func(pb *hcmHCM) {},
+			want: map[http2.SettingID]uint32{
+				http2.SettingMaxConcurrentStreams: 1024, http2.SettingInitialWindowSize: 1 << 20,
+				http2.SettingMaxFrameSize: 16384, http2.SettingMaxHeaderListSize: 60<<10 + 320,
+			},
+		},
+		{
+			name: "http2_protocol_options and max_request_headers_kb are advertised",
+			mutate: func(pb *hcmHCM) {
+				pb.Http2ProtocolOptions = &corev3.Http2ProtocolOptions{
+					MaxConcurrentStreams:    wrapU32(7),
+					InitialStreamWindowSize: wrapU32(70000),
+				}
+				pb.MaxRequestHeadersKb = wrapU32(10)
+			},
+			want: map[http2.SettingID]uint32{
+				http2.SettingMaxConcurrentStreams: 7, http2.SettingInitialWindowSize: 70000,
+				http2.SettingMaxFrameSize: 16384, http2.SettingMaxHeaderListSize: 10<<10 + 320,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pb := baseConfig(t)
+			tt.mutate(pb)
+			h := newHarness(t, pb)
+			c := dialRawH2(t, h.addr)
+			f, err := c.fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sf, ok := f.(*http2.SettingsFrame)
+			if !ok {
+				t.Fatalf("first frame %T, want SETTINGS", f)
+			}
+			got := map[http2.SettingID]uint32{}
+			sf.ForeachSetting(func(s http2.Setting) error { got[s.ID] = s.Val; return nil })
+			if !maps.Equal(got, tt.want) {
+				t.Fatalf("settings %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHTTP2HeadersOverTheLimitGet431(t *testing.T) {
+	pb := baseConfig(t)
+	pb.MaxRequestHeadersKb = wrapU32(1)
+	h := newHarness(t, pb)
+	req, _ := http.NewRequest("GET", "http://"+h.addr+"/", nil)
+	for _, k := range []string{"X-A", "X-B", "X-C"} {
+		req.Header.Set(k, strings.Repeat("v", 500))
+	}
+	resp, err := h2Client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d, want 431", resp.StatusCode)
+	}
+}
+
+func TestAnHTTP2ConnectionOpenedDuringADrainServesOneStreamThenGoesAway(t *testing.T) {
+	h := newHarness(t, baseConfig(t))
+	h.cm.Drain()
+	c := dialRawH2(t, h.addr)
+	c.request(t, 1, "/first", true)
+	var goAwayLast uint32
+	sawGoAway, served := false, false
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			break // closed once the stream is done
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			sawGoAway, goAwayLast = true, f.LastStreamID
+		case *http2.DataFrame:
+			served = served || f.StreamID == 1 && f.StreamEnded()
+		}
+	}
+	if !served || !sawGoAway || goAwayLast != 1 {
+		t.Fatalf("served %v, GOAWAY %v (last stream %d); want the stream served and a GOAWAY keeping it", served, sawGoAway, goAwayLast)
 	}
 }
