@@ -290,10 +290,11 @@ func (s *h2Stream) onResponse(resp *http.Response, ended bool) {
 func (s *h2Stream) onTrailers(h http.Header) {
 	s.mu.Lock()
 	if s.resp.Trailer == nil {
-		s.resp.Trailer = make(http.Header, len(h))
-	}
-	for k, v := range h {
-		s.resp.Trailer[k] = v
+		s.resp.Trailer = h // none were declared: no copy
+	} else {
+		for k, v := range h {
+			s.resp.Trailer[k] = v
+		}
 	}
 	s.mu.Unlock()
 	s.finish()
