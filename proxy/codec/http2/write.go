@@ -216,23 +216,39 @@ func (w *responseWriter) writeHeaders(code int, end bool) {
 	if end && bodyAllowed(code) && st.req.Method != http.MethodHead && w.header["Content-Length"] == nil {
 		sc.enc.WriteField(hpack.HeaderField{Name: "content-length", Value: "0"})
 	}
-	var trailers int
-	if end {
-		// Encoded after the head; the head's block is sent first.
-		head := append([]byte(nil), sc.hbuf.Bytes()...)
-		sc.hbuf.Reset()
-		trailers = w.encodeTrailers()
-		err := sc.writeBlockLocked(st.id, head, trailers == 0)
-		if err == nil && trailers > 0 {
-			sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), true)
+	if end && w.hasTrailers() {
+		// The trailers follow the head in a HEADERS of their own; they
+		// are encoded after it, as the peer will decode them.
+		err := sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), false)
+		if err == nil {
+			if w.encodeTrailers() > 0 {
+				sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), true)
+			} else {
+				sc.noteWriteErr(sc.wfr.WriteData(st.id, true, nil))
+			}
 		}
 	} else {
-		sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), false)
+		sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), end)
 	}
 	sc.wmu.Unlock()
 	if closeConn {
 		go sc.Drain() // "Connection: close" asks for the connection's end
 	}
+}
+
+// hasTrailers reports whether the response has trailers to send.
+func (w *responseWriter) hasTrailers() bool {
+	for _, k := range w.trailers {
+		if len(w.header[k]) > 0 {
+			return true
+		}
+	}
+	for k := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *responseWriter) isTrailer(k string) bool {
