@@ -131,6 +131,12 @@ func TestTheHTTP2ClientCopesWithAMisbehavingServer(t *testing.T) {
 		bodyFails bool   // reading the response body fails with a stream error
 	}{
 		{
+			name:     "invalid SETTINGS fail the handshake",
+			settings: []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 1 << 31}},
+			serve:    func(p *peerConn) { p.next() },
+			want:     failure.ErrConnectFailure,
+		},
+		{
 			name:  "a stream the server refuses is a retriable failure",
 			serve: func(p *peerConn) { p.fr.WriteRSTStream(p.request(), http2.ErrCodeRefusedStream); p.next() },
 			want:  failure.ErrRefusedStream,

@@ -73,6 +73,9 @@ func (cc *h2Client) applySettings(f *http2.SettingsFrame) error {
 	hasTable := false
 	cc.mu.Lock()
 	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err // a connection error
+		}
 		switch s.ID {
 		case http2.SettingMaxConcurrentStreams:
 			cc.maxStreams = s.Val
