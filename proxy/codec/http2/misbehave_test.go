@@ -3,9 +3,11 @@ package http2
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -235,6 +237,28 @@ func TestAResetStreamUnblocksItsHandlerWaitingForWindow(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the handler is still blocked after the reset")
+	}
+}
+
+func TestAWriteDeadlineEndsAWaitForWindow(t *testing.T) {
+	writeErr := make(chan error, 1)
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		go http.NewResponseController(w).SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		_, err := w.Write(make([]byte, 1000)) // the window is 0: waits
+		writeErr <- err
+	}), nil)
+	rc := dialRaw(t, addr)
+	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	rc.headers(1, true, rc.block("/"))
+	select {
+	case err := <-writeErr:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write error %v, want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write still waits after its deadline")
 	}
 }
 

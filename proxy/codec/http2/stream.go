@@ -45,6 +45,8 @@ type stream struct {
 	bodyClosed bool  // nobody reads the body any more
 	bodyCond   sync.Cond
 	trailer    http.Header // received trailers
+	// writeDeadline bounds a write's wait for window (SetWriteDeadline).
+	writeDeadline time.Time
 }
 
 func newStream(sc *serverConn, id uint32) *stream {

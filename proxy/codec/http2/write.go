@@ -3,9 +3,11 @@ package http2
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -120,6 +122,26 @@ func (w *responseWriter) Flush() {
 	if !w.headSent {
 		w.writeHeaders(w.status, false)
 	}
+}
+
+// SetWriteDeadline bounds how long a Write may wait for the client's
+// flow-control window (http.ResponseController reaches it); a zero time
+// removes the bound. A write past the deadline fails with
+// os.ErrDeadlineExceeded. A caller that must stop a stream at once (a
+// timeout) sets a deadline in the past.
+func (w *responseWriter) SetWriteDeadline(t time.Time) error {
+	sc, st := w.st.sc, w.st
+	sc.mu.Lock()
+	st.writeDeadline = t
+	sc.mu.Unlock()
+	if !t.IsZero() {
+		time.AfterFunc(time.Until(t), func() {
+			sc.mu.Lock()
+			sc.flow.Broadcast()
+			sc.mu.Unlock()
+		})
+	}
+	return nil
 }
 
 func bodyAllowed(status int) bool {
@@ -353,6 +375,9 @@ func (sc *serverConn) reserve(st *stream, want int) (int, error) {
 			st.sendWindow -= n
 			sc.sendWindow -= n
 			return int(n), nil
+		}
+		if !st.writeDeadline.IsZero() && !time.Now().Before(st.writeDeadline) {
+			return 0, os.ErrDeadlineExceeded
 		}
 		sc.flow.Wait()
 	}
