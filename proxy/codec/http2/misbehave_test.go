@@ -2,20 +2,13 @@ package http2
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
-
-	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // TestMisbehavingPeers drives the server with raw frames: each case sends
@@ -180,88 +173,6 @@ func TestMisbehavingPeers(t *testing.T) {
 	}
 }
 
-func TestAResponseWaitsForTheClientsWindow(t *testing.T) {
-	body := strings.Repeat("x", 100)
-	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, body)
-	}), nil)
-	rc := dialRaw(t, addr)
-	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10})
-	rc.headers(1, true, rc.block("/"))
-	var got []byte
-	updated := false
-	for len(got) < len(body) {
-		f, err := rc.fr.ReadFrame()
-		if err != nil {
-			t.Fatalf("after %d bytes: %v", len(got), err)
-		}
-		if d, ok := f.(*http2.DataFrame); ok {
-			got = append(got, d.Data()...)
-			if len(got) > 10 && !updated {
-				t.Fatalf("the server sent %d bytes into a window of 10", len(got))
-			}
-			if !updated && len(got) == 10 {
-				updated = true
-				rc.fr.WriteWindowUpdate(1, 90)
-			}
-		}
-	}
-	if string(got) != body {
-		t.Fatalf("got %q", got)
-	}
-}
-
-func TestAResetStreamUnblocksItsHandlerWaitingForWindow(t *testing.T) {
-	writeErr := make(chan error, 1)
-	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, err := w.Write(make([]byte, 1000)) // the window is 0: waits
-		writeErr <- err
-	}), nil)
-	rc := dialRaw(t, addr)
-	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-	rc.headers(1, true, rc.block("/"))
-	for { // the head comes before any window is needed
-		f, err := rc.fr.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := f.(*http2.MetaHeadersFrame); ok {
-			break
-		}
-	}
-	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
-	select {
-	case err := <-writeErr:
-		if err == nil {
-			t.Fatal("the write succeeded on a reset stream")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the handler is still blocked after the reset")
-	}
-}
-
-func TestAWriteDeadlineEndsAWaitForWindow(t *testing.T) {
-	writeErr := make(chan error, 1)
-	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(200)
-		w.(http.Flusher).Flush()
-		go http.NewResponseController(w).SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
-		_, err := w.Write(make([]byte, 1000)) // the window is 0: waits
-		writeErr <- err
-	}), nil)
-	rc := dialRaw(t, addr)
-	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-	rc.headers(1, true, rc.block("/"))
-	select {
-	case err := <-writeErr:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("write error %v, want os.ErrDeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the write still waits after its deadline")
-	}
-}
-
 func TestRapidResetKeepsHandlersWithinTheStreamLimit(t *testing.T) {
 	const limit = 4
 	var running, peak, started atomic.Int32
@@ -294,110 +205,4 @@ func TestRapidResetKeepsHandlersWithinTheStreamLimit(t *testing.T) {
 		t.Fatalf("%d handlers ran at once, more than the %d streams allowed", p, limit)
 	}
 	t.Logf("sent %d reset streams, %d handlers started", sent, started.Load())
-}
-
-func TestDrainSendsGoAwayKeepsTheOpenStreamThenCloses(t *testing.T) {
-	release := make(chan struct{})
-	inHandler := make(chan struct{}, 1)
-	conns := make(chan *Conn, 1)
-	addr := serveConns(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		inHandler <- struct{}{}
-		<-release
-		io.WriteString(w, "done")
-	}), conns)
-	rc := dialRaw(t, addr)
-	rc.headers(1, true, rc.block("/"))
-	<-inHandler
-	(<-conns).Drain()
-	var sawGoAway, sawBody, closed bool
-	for !closed {
-		f, err := rc.fr.ReadFrame()
-		if err != nil {
-			closed = true
-			break
-		}
-		switch f := f.(type) {
-		case *http2.GoAwayFrame:
-			if f.ErrCode != http2.ErrCodeNo || f.LastStreamID != 1 {
-				t.Fatalf("GOAWAY %v last %d, want NO_ERROR keeping stream 1", f.ErrCode, f.LastStreamID)
-			}
-			sawGoAway = true
-			rc.headers(3, true, rc.block("/")) // after the GOAWAY: ignored
-			close(release)
-		case *http2.DataFrame:
-			if f.StreamID == 3 {
-				t.Fatal("stream 3, opened after the GOAWAY, was served")
-			}
-			sawBody = sawBody || string(f.Data()) == "done"
-		}
-	}
-	if !sawGoAway || !sawBody {
-		t.Fatalf("goaway %v, body of stream 1 %v", sawGoAway, sawBody)
-	}
-}
-
-func TestAPeerThatNeverReadsIsCutOff(t *testing.T) {
-	writeErr := make(chan error, 1)
-	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		chunk := make([]byte, 64<<10)
-		for {
-			if _, err := w.Write(chunk); err != nil {
-				writeErr <- err
-				return
-			}
-		}
-	}), &ServerConfig{WriteTimeout: 200 * time.Millisecond})
-	rc := dialRaw(t, addr)
-	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
-	rc.fr.WriteWindowUpdate(0, 1<<31-1-65535)
-	rc.headers(1, true, rc.block("/"))
-	// ...and never reads.
-	select {
-	case err := <-writeErr:
-		if err == nil {
-			t.Fatal("no error")
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the handler still writes to a peer that does not read")
-	}
-}
-
-func TestAnIdleConnectionGoesAway(t *testing.T) {
-	addr := serve(t, http.NotFoundHandler(), &ServerConfig{IdleTimeout: 50 * time.Millisecond})
-	rc := dialRaw(t, addr)
-	got := rc.await(1)
-	if !got.sawGoAw || got.goAway != http2.ErrCodeNo {
-		t.Fatalf("got %+v, want a GOAWAY NO_ERROR", got)
-	}
-	if _, err := rc.fr.ReadFrame(); err == nil {
-		for { // drain whatever is left, then the close
-			if _, err := rc.fr.ReadFrame(); err != nil {
-				break
-			}
-		}
-	}
-}
-
-func TestABadPrefaceClosesTheConnection(t *testing.T) {
-	addr := serve(t, http.NotFoundHandler(), nil)
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	if _, err := io.Copy(io.Discard, c); err != nil {
-		t.Fatalf("the connection was not closed: %v", err)
-	}
-}
-
-// serveConns is serve, handing each connection to conns so that the test
-// can drain it.
-func serveConns(t *testing.T, h http.Handler, conns chan<- *Conn) string {
-	return looptest.Serve(t, func(c net.Conn) {
-		hc := NewConn(context.Background(), c, nil, h, nil)
-		conns <- hc
-		hc.Serve()
-	})
 }

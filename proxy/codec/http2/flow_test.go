@@ -1,0 +1,121 @@
+package http2
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+func TestAResponseWaitsForTheClientsWindow(t *testing.T) {
+	body := strings.Repeat("x", 100)
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, body)
+	}), nil)
+	rc := dialRaw(t, addr)
+	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 10})
+	rc.headers(1, true, rc.block("/"))
+	var got []byte
+	updated := false
+	for len(got) < len(body) {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok {
+			got = append(got, d.Data()...)
+			if len(got) > 10 && !updated {
+				t.Fatalf("the server sent %d bytes into a window of 10", len(got))
+			}
+			if !updated && len(got) == 10 {
+				updated = true
+				rc.fr.WriteWindowUpdate(1, 90)
+			}
+		}
+	}
+	if string(got) != body {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestAResetStreamUnblocksItsHandlerWaitingForWindow(t *testing.T) {
+	writeErr := make(chan error, 1)
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := w.Write(make([]byte, 1000)) // the window is 0: waits
+		writeErr <- err
+	}), nil)
+	rc := dialRaw(t, addr)
+	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	rc.headers(1, true, rc.block("/"))
+	for { // the head comes before any window is needed
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := f.(*http2.MetaHeadersFrame); ok {
+			break
+		}
+	}
+	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	select {
+	case err := <-writeErr:
+		if err == nil {
+			t.Fatal("the write succeeded on a reset stream")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler is still blocked after the reset")
+	}
+}
+
+func TestAWriteDeadlineEndsAWaitForWindow(t *testing.T) {
+	writeErr := make(chan error, 1)
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		go http.NewResponseController(w).SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		_, err := w.Write(make([]byte, 1000)) // the window is 0: waits
+		writeErr <- err
+	}), nil)
+	rc := dialRaw(t, addr)
+	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	rc.headers(1, true, rc.block("/"))
+	select {
+	case err := <-writeErr:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write error %v, want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write still waits after its deadline")
+	}
+}
+
+func TestAPeerThatNeverReadsIsCutOff(t *testing.T) {
+	writeErr := make(chan error, 1)
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+	}), &ServerConfig{WriteTimeout: 200 * time.Millisecond})
+	rc := dialRaw(t, addr)
+	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	rc.fr.WriteWindowUpdate(0, 1<<31-1-65535)
+	rc.headers(1, true, rc.block("/"))
+	// ...and never reads.
+	select {
+	case err := <-writeErr:
+		if err == nil {
+			t.Fatal("no error")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the handler still writes to a peer that does not read")
+	}
+}
