@@ -263,3 +263,50 @@ func TestARequestToAServerThatNeverReadsEndsWithItsContext(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+func TestAfterGOAWAYTheStreamsItCoversFinishAndTheOthersFailRetriably(t *testing.T) {
+	noLeaks(t)
+	addr := rawPeer(t, nil, func(p *peerConn) {
+		first := p.request()
+		p.request() // the second stream, which the GOAWAY does not cover
+		p.fr.WriteGoAway(first, http2.ErrCodeNo, nil)
+		p.headers(first, false, ":status", "200")
+		p.fr.WriteData(first, true, []byte("first"))
+		p.next()
+	})
+	p, st := newTestPool(t, addr, Options{Protocol: HTTP2}, 1024)
+	type result struct {
+		body string
+		err  error
+	}
+	results := make(chan result, 2)
+	send := func() {
+		_, body, err := h2Send(t, p, newRequest(t, "GET", "http://"+addr+"/", nil))
+		results <- result{string(body), err}
+	}
+	go send()
+	// The second request goes out once the first has its stream.
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Host.RqActive.Load() != 1 || st.CxTotal.Value() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	go send()
+	var ok, refused int
+	for range 2 {
+		r := <-results
+		switch {
+		case r.err == nil && r.body == "first":
+			ok++
+		case errors.Is(r.err, failure.ErrRefusedStream):
+			refused++
+		default:
+			t.Errorf("unexpected result %q %v", r.body, r.err)
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Errorf("%d completed and %d refused, want 1 and 1", ok, refused)
+	}
+}
