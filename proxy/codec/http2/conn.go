@@ -99,12 +99,14 @@ type serverConn struct {
 	lastID      uint32 // streams above it are ignored once goingAway
 	closed      bool
 	curHandlers uint32
-	queue       []*stream // streams waiting for a handler slot
-	sendWindow  int64     // the connection's send window
-	recvWindow  int64     // what the peer may still send on the connection
-	recvUnsent  int64     // connection credit not yet returned
-	peerWindow  int32     // the peer's SETTINGS_INITIAL_WINDOW_SIZE
-	flow        sync.Cond // send windows grew, or streams ended
+	queue       []*stream  // streams waiting for a handler slot
+	sendWindow  int64      // the connection's send window
+	recvWindow  int64      // what the peer may still send on the connection
+	recvUnsent  int64      // connection credit not yet returned
+	peerWindow  int32      // the peer's SETTINGS_INITIAL_WINDOW_SIZE
+	flow        sync.Cond  // send windows grew, or streams ended
+	resetIDs    [16]uint32 // the streams we reset last (noteReset)
+	resetNext   uint32
 	idleSince   time.Time
 	idleTimer   *time.Timer
 	handlers    sync.WaitGroup

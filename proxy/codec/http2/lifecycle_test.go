@@ -157,3 +157,22 @@ func TestRequestsOnlyARawClientSends(t *testing.T) {
 		})
 	}
 }
+
+func TestFramesSentBeforeOurResetArrivedAreIgnored(t *testing.T) {
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "early") // answers without reading the body
+	}), nil)
+	rc := dialRaw(t, addr)
+	rc.headers(1, false, rc.block("/"))
+	if got := rc.await(1); got.body != "early" {
+		t.Fatalf("stream 1: %+v", got)
+	}
+	// The server follows the complete response with RST_STREAM(NO_ERROR);
+	// the body and trailers the client had sent meanwhile arrive after it.
+	rc.fr.WriteData(1, false, []byte("late"))
+	rc.headers(1, true, rc.fields("x-trailer", "1"))
+	rc.headers(3, true, rc.block("/"))
+	if got := rc.await(3); got.status != "200" || got.body != "early" {
+		t.Fatalf("stream 3 after the late frames: %+v (the connection should live on)", got)
+	}
+}

@@ -222,6 +222,7 @@ func (sc *serverConn) resetStream(id uint32, code http2.ErrCode) {
 	if st != nil {
 		st.resetSent = true
 		st.endLocked(errStreamReset)
+		sc.noteReset(id)
 	}
 	sc.mu.Unlock()
 	if sc.wErr == nil {
@@ -234,6 +235,24 @@ func (sc *serverConn) resetStream(id uint32, code http2.ErrCode) {
 		sc.flushConnCredit()
 		sc.closeIfDone()
 	}
+}
+
+// noteReset remembers that we reset stream id: frames the client sent
+// before it saw the RST_STREAM are ignored (RFC 9113 5.1), not taken for
+// a protocol error. sc.mu is held.
+func (sc *serverConn) noteReset(id uint32) {
+	sc.resetIDs[sc.resetNext%uint32(len(sc.resetIDs))] = id
+	sc.resetNext++
+}
+
+// wasReset reports whether we reset stream id recently; sc.mu is held.
+func (sc *serverConn) wasReset(id uint32) bool {
+	for _, r := range sc.resetIDs {
+		if r == id {
+			return true
+		}
+	}
+	return false
 }
 
 // flushConnCredit returns the connection credit of bodies dropped at a
@@ -295,11 +314,15 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	st := sc.streams[id]
 	if st == nil || st.remoteDone {
 		idle := sc.idleLocked(id)
+		ours := st == nil && sc.wasReset(id)
 		connInc := sc.creditConnLocked(n)
 		sc.mu.Unlock()
 		sc.sendWindowUpdates(connInc, 0, 0)
 		if idle {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		if ours {
+			return nil // sent before our RST_STREAM reached the client
 		}
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 	}

@@ -27,7 +27,11 @@ func (sc *serverConn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return err
 	}
 	if id <= sc.maxClientID {
+		ours := sc.wasReset(id)
 		sc.mu.Unlock()
+		if ours {
+			return nil // trailers sent before our RST_STREAM arrived
+		}
 		return http2.ConnectionError(http2.ErrCodeProtocol) // reused or closed
 	}
 	sc.maxClientID = id
