@@ -108,6 +108,7 @@ func newH2Client(ctx context.Context, conn net.Conn, addr string, maxHeaderBytes
 	}
 	cc.cond.L = &cc.mu
 	cc.fr = http2.NewFramer(bc, cc.br)
+	cc.fr.SetMaxReadFrameSize(16 << 10) // the default SETTINGS_MAX_FRAME_SIZE, which the proxy keeps
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	cc.fr.MaxHeaderListSize = maxHeaderBytes
 	cc.henc = hpack.NewEncoder(&cc.hbuf)
