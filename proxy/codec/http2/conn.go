@@ -91,6 +91,7 @@ type serverConn struct {
 	prefaced  bool      // the server preface was written
 	wErr      error     // the first write error
 	goAwaySet bool      // a GOAWAY was written (or is due after the preface)
+	ctrl      controlQueue
 
 	mu          sync.Mutex
 	streams     map[uint32]*stream
@@ -174,6 +175,7 @@ func newServerConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.
 	sc.fr.ReadMetaHeaders = hpack.NewDecoder(headerTableSize, nil)
 	sc.wfr = http2.NewFramer(conn, nil)
 	sc.enc = hpack.NewEncoder(&sc.hbuf)
+	sc.ctrl.fr = http2.NewFramer(&sc.ctrl.buf, nil)
 	return sc
 }
 
@@ -217,7 +219,7 @@ func (sc *serverConn) writePreface() error {
 	}
 	sc.streamWinAdv = sc.streamWindow
 	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
+	defer sc.unlockW()
 	sc.pushDeadline()
 	err := sc.wfr.WriteSettings(settings...)
 	if err == nil && sc.connWindow > 65535 {
@@ -270,7 +272,7 @@ func (sc *serverConn) noteWriteErr(err error) error {
 // write runs fn with the write lock held.
 func (sc *serverConn) write(fn func(fr *http2.Framer) error) error {
 	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
+	defer sc.unlockW()
 	if sc.wErr != nil {
 		return sc.wErr
 	}
@@ -292,7 +294,7 @@ func (sc *serverConn) goAway(code http2.ErrCode) {
 		sc.noteWriteErr(sc.wfr.WriteGoAway(last, code, nil))
 	}
 	sc.goAwaySet = true
-	sc.wmu.Unlock()
+	sc.unlockW()
 }
 
 // Drain sends a graceful GOAWAY once; the connection closes when its
@@ -300,7 +302,7 @@ func (sc *serverConn) goAway(code http2.ErrCode) {
 func (sc *serverConn) Drain() {
 	sc.wmu.Lock()
 	if sc.goAwaySet {
-		sc.wmu.Unlock()
+		sc.unlockW()
 		return
 	}
 	if !sc.prefaced {
@@ -308,10 +310,10 @@ func (sc *serverConn) Drain() {
 		sc.mu.Lock()
 		sc.goingAway = true
 		sc.mu.Unlock()
-		sc.wmu.Unlock()
+		sc.unlockW()
 		return
 	}
-	sc.wmu.Unlock()
+	sc.unlockW()
 	sc.goAway(http2.ErrCodeNo)
 	sc.closeIfDone()
 }

@@ -1,14 +1,19 @@
 package http2
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"golang.org/x/net/http2"
 )
 
@@ -117,5 +122,55 @@ func TestAPeerThatNeverReadsIsCutOff(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the handler still writes to a peer that does not read")
+	}
+}
+
+// stallConn blocks writes, once armed, until released: a peer whose
+// socket takes nothing more.
+type stallConn struct {
+	net.Conn
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (c *stallConn) Write(p []byte) (int, error) {
+	if c.armed.Load() {
+		c.once.Do(func() { close(c.entered) })
+		<-c.release
+	}
+	return c.Conn.Write(p)
+}
+
+func TestTheReaderGoesOnWhileAWriteIsStuck(t *testing.T) {
+	sc := &stallConn{entered: make(chan struct{}), release: make(chan struct{})}
+	cancelled := make(chan struct{})
+	addr := looptest.Serve(t, func(c net.Conn) {
+		sc.Conn = c
+		ServeConn(context.Background(), sc, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/waits" {
+				<-r.Context().Done()
+				close(cancelled)
+				return
+			}
+			sc.armed.Store(true)
+			io.WriteString(w, "stuck") // blocks in the connection's Write, holding the write lock
+		}), nil)
+	})
+	defer close(sc.release)
+	rc := dialRaw(t, addr)
+	rc.headers(1, true, rc.block("/waits"))
+	rc.headers(3, true, rc.block("/stuck"))
+	<-sc.entered
+	// These need answers the stuck write lock cannot give at once; the
+	// reset after them must still reach the waiting stream.
+	rc.fr.WritePing(false, [8]byte{1})
+	rc.fr.WriteSettings()
+	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reset was not read while a write was stuck")
 	}
 }

@@ -71,7 +71,7 @@ func (sc *serverConn) processFrame(f http2.Frame) error {
 		if err := sc.countControl(); err != nil {
 			return err
 		}
-		return sc.write(func(fr *http2.Framer) error { return fr.WritePing(true, f.Data) })
+		return sc.writeControl(func(fr *http2.Framer) error { return fr.WritePing(true, f.Data) })
 	case *http2.WindowUpdateFrame:
 		return sc.processWindowUpdate(f)
 	case *http2.RSTStreamFrame:
@@ -134,12 +134,15 @@ func (sc *serverConn) processSettings(f *http2.SettingsFrame) error {
 	if err != nil {
 		return err
 	}
-	return sc.write(func(fr *http2.Framer) error {
-		if hasTable {
+	if hasTable {
+		// The encoder is the write lock's: wait for it (a table size is
+		// rarely set but in the first SETTINGS).
+		return sc.write(func(fr *http2.Framer) error {
 			sc.enc.SetMaxDynamicTableSizeLimit(min(tableSize, headerTableSize))
-		}
-		return fr.WriteSettingsAck()
-	})
+			return fr.WriteSettingsAck()
+		})
+	}
+	return sc.writeControl(func(fr *http2.Framer) error { return fr.WriteSettingsAck() })
 }
 
 // setPeerWindow applies a new SETTINGS_INITIAL_WINDOW_SIZE to every open
@@ -229,7 +232,7 @@ func (sc *serverConn) resetStream(id uint32, code http2.ErrCode) {
 		sc.pushDeadline()
 		sc.noteWriteErr(sc.wfr.WriteRSTStream(id, code))
 	}
-	sc.wmu.Unlock()
+	sc.unlockW()
 	if st != nil {
 		st.cancel()
 		sc.flushConnCredit()
@@ -269,7 +272,7 @@ func (sc *serverConn) sendWindowUpdates(conn uint32, id, stream uint32) {
 	if conn == 0 && stream == 0 {
 		return
 	}
-	sc.write(func(fr *http2.Framer) error {
+	sc.writeControl(func(fr *http2.Framer) error {
 		if conn > 0 {
 			if err := fr.WriteWindowUpdate(0, conn); err != nil {
 				return err

@@ -167,7 +167,7 @@ func (w *responseWriter) finish() {
 				err = sc.noteWriteErr(sc.wfr.WriteData(st.id, true, nil))
 			}
 		}
-		sc.wmu.Unlock()
+		sc.unlockW()
 		if err != nil {
 			return
 		}
@@ -187,7 +187,7 @@ func (w *responseWriter) writeContinue() {
 	}
 	sc := w.st.sc
 	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
+	defer sc.unlockW()
 	if sc.liveLocked(w.st) != nil || w.sentFinal.Load() {
 		return
 	}
@@ -204,7 +204,7 @@ func (w *responseWriter) writeHeaders(code int, end bool) {
 	closeConn := false
 	sc.wmu.Lock()
 	if sc.liveLocked(st) != nil {
-		sc.wmu.Unlock()
+		sc.unlockW()
 		return
 	}
 	if code >= 200 {
@@ -252,7 +252,7 @@ func (w *responseWriter) writeHeaders(code int, end bool) {
 	} else {
 		sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), end)
 	}
-	sc.wmu.Unlock()
+	sc.unlockW()
 	if closeConn {
 		go sc.Drain() // "Connection: close" asks for the connection's end
 	}
@@ -351,7 +351,7 @@ func (sc *serverConn) writeBlockLocked(id uint32, block []byte, end bool) error 
 // writeData writes one DATA frame of st.
 func (sc *serverConn) writeData(st *stream, p []byte, end bool) error {
 	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
+	defer sc.unlockW()
 	if err := sc.liveLocked(st); err != nil {
 		return err
 	}
