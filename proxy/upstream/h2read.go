@@ -190,7 +190,7 @@ func (cc *h2Client) onHeaders(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	if f.Truncated {
-		return protoErr("response headers larger than max_response_headers_kb")
+		return protoErr("response headers larger than SETTINGS_MAX_HEADER_LIST_SIZE")
 	}
 	if s.hasResponse() {
 		// Trailers: they end the stream.
