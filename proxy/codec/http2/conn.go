@@ -48,6 +48,7 @@ const (
 var (
 	errConnClosed   = errors.New("http2: connection closed")
 	errStreamReset  = errors.New("http2: stream reset by the client")
+	errResetSent    = errors.New("http2: stream reset by the server")
 	errStreamClosed = errors.New("http2: stream closed")
 	errHandlerDone  = errors.New("http2: request body read after the handler returned")
 	errBodyClosed   = errors.New("http2: request body closed")

@@ -224,7 +224,7 @@ func (sc *serverConn) resetStream(id uint32, code http2.ErrCode) {
 	st := sc.streams[id]
 	if st != nil {
 		st.resetSent = true
-		st.endLocked(errStreamReset)
+		st.endLocked(errResetSent)
 		sc.noteReset(id)
 	}
 	sc.mu.Unlock()
