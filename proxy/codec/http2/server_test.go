@@ -105,11 +105,10 @@ func TestRequestsFromXNetClient(t *testing.T) {
 				fmt.Fprintf(w, "%q", r.Trailer.Get("X-Sum"))
 			},
 			request: func(url string) *http.Request {
-				req, _ := http.NewRequest("POST", url+"/", io.NopCloser(strings.NewReader("data")))
-				req.Trailer = http.Header{"X-Sum": nil}
+				tr := http.Header{"X-Sum": nil}
+				req, _ := http.NewRequest("POST", url+"/", &trailerBody{r: strings.NewReader("data"), tr: tr})
+				req.Trailer = tr // filled when the body ends, then sent
 				req.ContentLength = -1
-				go func() {}()
-				req.Body = &trailerBody{r: strings.NewReader("data"), tr: req.Trailer}
 				return req
 			},
 			check: func(t *testing.T, resp *http.Response, body []byte) {
