@@ -251,3 +251,32 @@ func TestAnHTTP2ConnectionOpenedDuringADrainServesOneStreamThenGoesAway(t *testi
 		t.Fatalf("served %v, GOAWAY %v (last stream %d); want the stream served and a GOAWAY keeping it", served, sawGoAway, goAwayLast)
 	}
 }
+
+func TestStreamIdleTimeoutResetsAStreamWhoseClientStopsReading(t *testing.T) {
+	pb := baseConfig(t)
+	pb.StreamIdleTimeout = durationpb.New(200 * time.Millisecond)
+	h := newHarness(t, pb)
+	c := dialRawH2(t, h.addr)
+	// A window of zero: the response's DATA waits for a WINDOW_UPDATE
+	// that never comes.
+	if err := c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
+		t.Fatal(err)
+	}
+	c.request(t, 1, "/big", true)
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("read frame: %v (no RST_STREAM before the connection's deadline)", err)
+		}
+		if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == 1 {
+			break
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 && d.StreamEnded() {
+			t.Fatal("the stream ended normally: a truncated response would look complete")
+		}
+	}
+	// Counted before the reset was sent.
+	if n := h.counter("downstream_rq_idle_timeout"); n != 1 {
+		t.Errorf("downstream_rq_idle_timeout = %d", n)
+	}
+}

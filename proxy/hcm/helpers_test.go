@@ -55,6 +55,17 @@ func (e *echoFilter) factory(proto.Message, *httpfilter.Env, config.Path) (httpf
 				io.Copy(io.Discard, r.Body)
 			case "/dated":
 				w.Header().Set("Date", upstreamDate)
+			case "/big":
+				// More than a client with no window can take: the writes
+				// wait for it until the stream times out.
+				w.WriteHeader(http.StatusOK)
+				chunk := make([]byte, 16<<10)
+				for range 64 {
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
+				}
+				return
 			}
 			w.Header().Set("Server", "upstream")
 			w.Header().Set("X-Seen-Request-Id", r.Header.Get("X-Request-Id"))

@@ -90,6 +90,9 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 	}
 	n, err := rw.w.Write(p)
 	rw.st.info.BytesSent.Add(uint64(n))
+	if rw.st.expiring.Load() != nil {
+		rw.st.timedOutWhileWriting()
+	}
 	rw.st.touch()
 	return n, err
 }
@@ -135,6 +138,9 @@ func (rw *responseWriter) Flush() {
 	}
 	if f, ok := rw.w.(http.Flusher); ok {
 		f.Flush()
+	}
+	if rw.st.expiring.Load() != nil {
+		rw.st.timedOutWhileWriting()
 	}
 }
 

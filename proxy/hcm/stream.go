@@ -43,6 +43,9 @@ type stream struct {
 	// bodyErr is a framing error in the request body (bad chunking),
 	// seen by whichever filter read the body.
 	bodyErr atomic.Pointer[http1.ProtocolError]
+	// expiring is a timeout that fired while a write held mu (expire):
+	// the write, ended by its deadline, records it (responseWriter).
+	expiring atomic.Pointer[failure.Error]
 }
 
 func newStream(cm *ConnectionManager) *stream {
@@ -83,6 +86,7 @@ func (cm *ConnectionManager) serve(st *stream, w http.ResponseWriter, r *http.Re
 	*info = streaminfo.Info{}
 	st.done, st.timedOut = false, nil
 	st.bodyErr.Store(nil)
+	st.expiring.Store(nil)
 	st.h1 = hc
 	info.Start = time.Now()
 	info.Protocol = r.Proto
@@ -239,15 +243,35 @@ func (cm *ConnectionManager) finish(st *stream, aborted bool) {
 // cancelled with the failure as cause so the router stops.
 func (st *stream) expire(fe *failure.Error) {
 	if !st.mu.TryLock() {
-		// A write is in progress, so the stream is not idle; a write
-		// stuck on flow control is ended by the cancellation.
+		// A write holds the lock. It may be waiting for the HTTP/2
+		// client's flow-control window, which the context does not end:
+		// a deadline in the past ends it, and the write records the
+		// timeout (timedOutWhileWriting). As in Envoy, the stream idle
+		// timeout covers a stream whose client stopped reading.
+		st.expiring.Store(fe)
 		st.cancelWith(fe)
+		if d, ok := st.rw.w.(interface{ SetWriteDeadline(time.Time) error }); ok && st.h1 == nil {
+			d.SetWriteDeadline(time.Now())
+		}
 		return
 	}
 	defer st.mu.Unlock()
 	if st.done || st.timedOut != nil {
 		return
 	}
+	st.timeOutLocked(fe)
+	if !st.rw.wroteHeader {
+		st.rw.writeLocked(fe.Status, fe.Body)
+	}
+	st.cancelWith(fe)
+	// Wakes a handler blocked reading the body, so that the stream ends
+	// now rather than when the client gives up.
+	st.body.Close()
+}
+
+// timeOutLocked records that fe ended the stream; a stream whose response
+// has started is reset when its handler returns. st.mu is held.
+func (st *stream) timeOutLocked(fe *failure.Error) {
 	st.timedOut = fe
 	if fe == failure.ErrStreamIdleTimeout {
 		st.cm.st.rqIdleTimeout.Inc()
@@ -256,15 +280,17 @@ func (st *stream) expire(fe *failure.Error) {
 	}
 	st.info.AddFlag(fe.Flag)
 	st.info.ResponseCodeDetails = fe.Details
-	if !st.rw.wroteHeader {
-		st.rw.writeLocked(fe.Status, fe.Body)
-	} else {
-		st.rw.abortAfter = true
+	st.rw.abortAfter = st.rw.wroteHeader
+}
+
+// timedOutWhileWriting is called after a write or flush during which a
+// timeout fired (expire could not take st.mu): the timeout is recorded
+// now, and the stream is reset when its handler returns. st.mu is held.
+func (st *stream) timedOutWhileWriting() {
+	if fe := st.expiring.Swap(nil); fe != nil && st.timedOut == nil && !st.done {
+		st.timeOutLocked(fe)
+		st.body.Close()
 	}
-	st.cancelWith(fe)
-	// Wakes a handler blocked reading the body, so that the stream ends
-	// now rather than when the client gives up.
-	st.body.Close()
 }
 
 // cancelWith ends the request's context with cause.
