@@ -33,7 +33,6 @@ import (
 	"github.com/outrider-mesh/outrider/proxy/route"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
-	"github.com/outrider-mesh/outrider/proxy/upstream"
 )
 
 type httpHandler = http.Handler
@@ -147,7 +146,7 @@ func (cm *ConnectionManager) ServeConn(ctx context.Context, c *network.Conn) {
 		defer cm.st.cxHTTP2Active.Dec()
 		// Handlers write their frames as they make them: a batched
 		// connection sends what a scheduling round wrote in one write.
-		conn := upstream.NewBatchedConn(c.Conn)
+		conn := h2codec.NewBatchedConn(c.Conn)
 		hc := h2codec.NewConn(ctx, conn, c.Reader, h2Handler{cm}, &cm.h2)
 		cm.track(c.Conn, hc)
 		hc.Serve()

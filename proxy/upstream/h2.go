@@ -8,14 +8,13 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	"golang.org/x/net/http2"
-
+	h2codec "github.com/outrider-mesh/outrider/proxy/codec/http2"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 	"github.com/outrider-mesh/outrider/proxy/streaminfo"
 )
 
 type h2Conn struct {
-	cc       *h2Client
+	cc       *h2codec.ClientConn
 	tls      *streaminfo.TLS
 	requests atomic.Uint32
 }
@@ -26,11 +25,11 @@ func (p *Pool) roundTripH2(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if max := p.opts.MaxRequestsPerConn; max > 0 && c.requests.Add(1) >= max {
-		c.cc.setDoNotReuse()
+		c.cc.SetDoNotReuse()
 		p.stats.CxMaxRequests.Inc()
 	}
 	noteTLS(req, c.tls)
-	resp, err := c.cc.roundTrip(req)
+	resp, err := c.cc.RoundTrip(req)
 	if err != nil {
 		p.signal()
 		return nil, classifyH2(req, err)
@@ -54,11 +53,11 @@ func (p *Pool) getH2(req *http.Request) (*h2Conn, error) {
 		live := p.h2[:0]
 		var found *h2Conn
 		for _, c := range p.h2 {
-			if c.cc.gone() {
+			if c.cc.Gone() {
 				continue
 			}
 			live = append(live, c)
-			if found == nil && c.cc.reserve() {
+			if found == nil && c.cc.Reserve() {
 				found = c
 			}
 		}
@@ -132,11 +131,12 @@ func (p *Pool) dialH2(req *http.Request) (*h2Conn, error) {
 }
 
 func (p *Pool) newH2(ctx context.Context, conn net.Conn, sess *streaminfo.TLS) (*h2Conn, error) {
-	maxHdr := p.opts.MaxResponseHeaderBytes
-	if maxHdr <= 0 {
-		maxHdr = 60 << 10
-	}
-	cc, err := newH2Client(ctx, conn, p.addr.String(), uint32(maxHdr), p.opts.IdleTimeout, p.signal)
+	cc, err := h2codec.NewClientConn(ctx, conn, &h2codec.ClientConfig{
+		Addr:                   p.addr.String(),
+		MaxResponseHeaderBytes: uint32(max(p.opts.MaxResponseHeaderBytes, 0)),
+		IdleTimeout:            p.opts.IdleTimeout,
+		OnChange:               p.signal,
+	})
 	if err != nil {
 		return nil, failure.ErrConnectFailure.With(err)
 	}
@@ -146,23 +146,23 @@ func (p *Pool) newH2(ctx context.Context, conn net.Conn, sess *streaminfo.TLS) (
 
 // classifyH2 maps an HTTP/2 client error to the proxy's failures.
 func classifyH2(req *http.Request, err error) error {
-	var fe *failure.Error
-	if errors.As(err, &fe) {
-		return err // already classified (a stream that was never sent)
+	var ns *h2codec.NotSentError
+	if errors.As(err, &ns) {
+		return failure.ErrRefusedStream.With(err) // another connection may take it
 	}
 	if ctxErr := req.Context().Err(); ctxErr != nil {
 		return fmt.Errorf("upstream: %w", ctxErr)
 	}
-	var se http2.StreamError
+	var se h2codec.StreamError
 	if errors.As(err, &se) {
-		if se.Code == http2.ErrCodeRefusedStream {
+		if se.Code == h2codec.ErrCodeRefusedStream {
 			return failure.ErrRefusedStream.With(err)
 		}
 		return failure.ErrUpstreamReset.With(err)
 	}
-	var ge http2.GoAwayError
+	var ge h2codec.GoAwayError
 	if errors.As(err, &ge) {
-		if ge.ErrCode == http2.ErrCodeNo {
+		if ge.ErrCode == h2codec.ErrCodeNo {
 			// A graceful GOAWAY that did not cover this stream: it was never
 			// processed, which is what refused-stream retries are for.
 			return failure.ErrRefusedStream.With(err)

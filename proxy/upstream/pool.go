@@ -1,7 +1,7 @@
 // Package upstream holds the transport side of a cluster: dialing upstream
 // TCP connections with connect_timeout and upstream_bind_config, and per
 // endpoint connection pools speaking HTTP/1.1 (proxy/codec/http1) or
-// HTTP/2 (h2Client, on x/net's framer: several streams per connection), with
+// HTTP/2 (proxy/codec/http2's client: several streams per connection), with
 // Envoy's circuit breakers for connections and pending requests and its
 // upstream_cx_* / upstream_rq_pending_* stats.
 package upstream
@@ -285,7 +285,7 @@ func (p *Pool) Drain() {
 		c.close()
 	}
 	for _, c := range h2 {
-		c.cc.shutdown() // closes once its active streams are done
+		c.cc.Shutdown() // closes once its active streams are done
 	}
 }
 

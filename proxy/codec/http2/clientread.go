@@ -1,4 +1,4 @@
-package upstream
+package http2
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 )
 
 // readLoop reads the server's frames until the connection breaks.
-func (cc *h2Client) readLoop() {
+func (cc *ClientConn) readLoop() {
 	var err error
 	for err == nil {
 		var f http2.Frame
@@ -37,7 +37,7 @@ func (cc *h2Client) readLoop() {
 			err = cc.onData(f)
 		case *http2.RSTStreamFrame:
 			if s := cc.stream(f.StreamID); s != nil {
-				s.end(http2.StreamError{StreamID: f.StreamID, Code: f.ErrCode, Cause: errH2ResetByServer}, resetNone, 0)
+				s.end(http2.StreamError{StreamID: f.StreamID, Code: f.ErrCode, Cause: errResetByServer}, resetNone, 0)
 			}
 		case *http2.SettingsFrame:
 			if !f.IsAck() {
@@ -62,13 +62,13 @@ func (cc *h2Client) readLoop() {
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	cc.close(fmt.Errorf("upstream: http2 connection to %s lost: %w", cc.addr, err))
+	cc.close(fmt.Errorf("http2: connection to %s lost: %w", cc.addr, err))
 }
 
-var errH2ResetByServer = errors.New("stream reset by the server")
+var errResetByServer = errors.New("stream reset by the server")
 
 // applySettings takes the server's SETTINGS and acknowledges them.
-func (cc *h2Client) applySettings(f *http2.SettingsFrame) error {
+func (cc *ClientConn) applySettings(f *http2.SettingsFrame) error {
 	var tableSize uint32
 	hasTable := false
 	cc.mu.Lock()
@@ -112,7 +112,7 @@ func (cc *h2Client) applySettings(f *http2.SettingsFrame) error {
 	return err
 }
 
-func (cc *h2Client) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+func (cc *ClientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	w := &cc.sendWindow
@@ -138,10 +138,10 @@ func (cc *h2Client) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 
 // onGoAway stops new streams and fails those the server will not process,
 // with a GoAwayError (retriable when the server went away gracefully).
-func (cc *h2Client) onGoAway(f *http2.GoAwayFrame) {
+func (cc *ClientConn) onGoAway(f *http2.GoAwayFrame) {
 	cc.mu.Lock()
 	cc.goAway, cc.goAwayID = true, f.LastStreamID
-	var cut []*h2Stream
+	var cut []*clientStream
 	for id, s := range cc.streams {
 		if id > f.LastStreamID {
 			cut = append(cut, s)
@@ -161,7 +161,7 @@ func (cc *h2Client) onGoAway(f *http2.GoAwayFrame) {
 	}
 }
 
-func (cc *h2Client) onData(f *http2.DataFrame) error {
+func (cc *ClientConn) onData(f *http2.DataFrame) error {
 	if cc.recvAvail.Add(-int64(f.Length)) < 0 {
 		return http2.ConnectionError(http2.ErrCodeFlowControl)
 	}
@@ -179,7 +179,7 @@ func (cc *h2Client) onData(f *http2.DataFrame) error {
 	return nil
 }
 
-func (cc *h2Client) onHeaders(f *http2.MetaHeadersFrame) error {
+func (cc *ClientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	s := cc.stream(f.StreamID)
 	if s == nil {
 		return nil // a stream we ended; the decoder state was kept
@@ -239,7 +239,7 @@ func (cc *h2Client) onHeaders(f *http2.MetaHeadersFrame) error {
 
 // header builds a header map from fields; with resp it also declares the
 // trailers its Trailer field names, as x/net's client does.
-func (cc *h2Client) header(fields []hpack.HeaderField, resp *http.Response) http.Header {
+func (cc *ClientConn) header(fields []hpack.HeaderField, resp *http.Response) http.Header {
 	h := make(http.Header, len(fields))
 	vals := make([]string, len(fields)) // one backing array for the values
 	for _, hf := range fields {
@@ -266,12 +266,12 @@ func (cc *h2Client) header(fields []hpack.HeaderField, resp *http.Response) http
 }
 
 // canonical returns the canonical form of a wire header name, cached.
-func (cc *h2Client) canonical(name string) string {
+func (cc *ClientConn) canonical(name string) string {
 	if k, ok := cc.canon[name]; ok {
 		return k
 	}
 	k := http.CanonicalHeaderKey(name)
-	if len(cc.canon) < h2NameCache {
+	if len(cc.canon) < nameCacheSize {
 		cc.canon[name] = k
 	}
 	return k

@@ -1,4 +1,4 @@
-package upstream
+package http2
 
 import (
 	"fmt"
@@ -9,20 +9,20 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// h2BodyBufs holds the buffers request bodies are copied through: one
+// requestBodyBufs holds the buffers request bodies are copied through: one
 // DATA frame's worth.
-var h2BodyBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+var requestBodyBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // writeBody copies the request body into DATA frames within the server's
 // windows, then ends the stream (with the trailers, if any).
-func (s *h2Stream) writeBody() {
+func (s *clientStream) writeBody() {
 	defer s.closeBody()
-	bp := h2BodyBufs.Get().(*[]byte)
-	defer h2BodyBufs.Put(bp)
+	bp := requestBodyBufs.Get().(*[]byte)
+	defer requestBodyBufs.Put(bp)
 	buf := *bp
 	for {
 		n, rerr := s.body.Read(buf)
-		last := rerr == io.EOF && !hasTrailers(s.req)
+		last := rerr == io.EOF && !requestHasTrailers(s.req)
 		if n > 0 || last {
 			if s.sendData(buf[:n], last) != nil {
 				return // the stream or the connection ended
@@ -35,13 +35,13 @@ func (s *h2Stream) writeBody() {
 		case rerr == io.EOF:
 			return
 		case rerr != nil:
-			s.end(fmt.Errorf("upstream: reading the request body: %w", rerr), resetAlways, http2.ErrCodeCancel)
+			s.end(fmt.Errorf("http2: reading the request body: %w", rerr), resetAlways, http2.ErrCodeCancel)
 			return
 		}
 	}
 }
 
-func hasTrailers(req *http.Request) bool {
+func requestHasTrailers(req *http.Request) bool {
 	for _, v := range req.Trailer {
 		if len(v) > 0 {
 			return true
@@ -51,7 +51,7 @@ func hasTrailers(req *http.Request) bool {
 }
 
 // sendData writes data as DATA frames as the windows allow.
-func (s *h2Stream) sendData(data []byte, endStream bool) error {
+func (s *clientStream) sendData(data []byte, endStream bool) error {
 	cc := s.cc
 	for {
 		n, err := cc.awaitWindow(s, len(data))
@@ -64,7 +64,7 @@ func (s *h2Stream) sendData(data []byte, endStream bool) error {
 		cc.wmu.Lock()
 		if s.localDone.Load() {
 			cc.wmu.Unlock()
-			return errH2StreamEnded
+			return errStreamEnded
 		}
 		err = cc.fr.WriteData(s.id, end, chunk)
 		if end {
@@ -72,7 +72,7 @@ func (s *h2Stream) sendData(data []byte, endStream bool) error {
 		}
 		cc.wmu.Unlock()
 		if err != nil {
-			cc.close(fmt.Errorf("upstream: http2 connection to %s: %w", cc.addr, err))
+			cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
 			return err
 		}
 		if len(data) == 0 {
@@ -84,7 +84,7 @@ func (s *h2Stream) sendData(data []byte, endStream bool) error {
 // awaitWindow takes up to want bytes (at most a frame) of the
 // connection's and the stream's send windows, waiting for some; zero
 // for want 0.
-func (cc *h2Client) awaitWindow(s *h2Stream, want int) (int, error) {
+func (cc *ClientConn) awaitWindow(s *clientStream, want int) (int, error) {
 	if want == 0 {
 		return 0, nil
 	}
@@ -95,7 +95,7 @@ func (cc *h2Client) awaitWindow(s *h2Stream, want int) (int, error) {
 			return 0, cc.err
 		}
 		if s.localDone.Load() {
-			return 0, errH2StreamEnded
+			return 0, errStreamEnded
 		}
 		n := min(int64(want), int64(cc.sendWindow), int64(s.sendWindow), int64(cc.maxFrame))
 		if n > 0 {
@@ -108,7 +108,7 @@ func (cc *h2Client) awaitWindow(s *h2Stream, want int) (int, error) {
 }
 
 // sendTrailers ends the stream with the request's trailers.
-func (s *h2Stream) sendTrailers() {
+func (s *clientStream) sendTrailers() {
 	cc := s.cc
 	cc.mu.Lock()
 	maxFrame := cc.maxFrame
@@ -128,6 +128,6 @@ func (s *h2Stream) sendTrailers() {
 	err := cc.writeBlock(s.id, cc.hbuf.Bytes(), true, maxFrame)
 	cc.wmu.Unlock()
 	if err != nil {
-		cc.close(fmt.Errorf("upstream: http2 connection to %s: %w", cc.addr, err))
+		cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
 	}
 }

@@ -1,4 +1,4 @@
-package upstream
+package http2
 
 import (
 	"context"
@@ -13,13 +13,11 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/outrider-mesh/outrider/proxy/failure"
 )
 
-// h2Stream is one request on an h2Client; it is also the response body.
-type h2Stream struct {
-	cc       *h2Client
+// clientStream is one request on a ClientConn; it is also the response body.
+type clientStream struct {
+	cc       *ClientConn
 	id       uint32
 	req      *http.Request
 	head     bool
@@ -47,15 +45,15 @@ type h2Stream struct {
 }
 
 var (
-	errH2BodyClosed  = errors.New("upstream: http2 response body closed")
-	errH2StreamEnded = errors.New("upstream: http2 stream ended")
+	errResponseBodyClosed = errors.New("http2: response body closed")
+	errStreamEnded        = errors.New("http2: stream ended")
 )
 
-// roundTrip sends req on a stream promised by reserve and waits for the
+// RoundTrip sends req on a stream promised by Reserve and waits for the
 // response headers.
-func (cc *h2Client) roundTrip(req *http.Request) (*http.Response, error) {
+func (cc *ClientConn) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	s := &h2Stream{cc: cc, req: req, head: req.Method == http.MethodHead, wantLen: -1, recvAvail: h2StreamWindow}
+	s := &clientStream{cc: cc, req: req, head: req.Method == http.MethodHead, wantLen: -1, recvAvail: clientStreamWindow}
 	s.cond.L = &s.mu
 	if req.Body != nil && req.Body != http.NoBody {
 		s.body = req.Body
@@ -73,14 +71,14 @@ func (cc *h2Client) roundTrip(req *http.Request) (*http.Response, error) {
 		cc.mu.Unlock()
 		cc.wmu.Unlock()
 		if closeNow {
-			cc.close(errH2Closed)
+			cc.close(errClientClosed)
 		}
 		s.closeBody()
 		if ctxErr != nil {
-			return nil, fmt.Errorf("upstream: %w", ctxErr)
+			return nil, fmt.Errorf("http2: %w", ctxErr)
 		}
 		// Nothing was sent: another connection may take it.
-		return nil, failure.ErrRefusedStream.With(fmt.Errorf("upstream: http2 connection to %s takes no new streams: %w", cc.addr, cause))
+		return nil, &NotSentError{Addr: cc.addr, Cause: cause}
 	}
 	s.id = cc.nextID
 	cc.nextID += 2
@@ -96,7 +94,7 @@ func (cc *h2Client) roundTrip(req *http.Request) (*http.Response, error) {
 	err := cc.writeBlock(s.id, cc.hbuf.Bytes(), s.body == nil, maxFrame)
 	cc.wmu.Unlock()
 	if err != nil {
-		cc.close(fmt.Errorf("upstream: http2 connection to %s: %w", cc.addr, err))
+		cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
 	}
 	// AfterFunc instead of a goroutine watching ctx; not ctx.Done(),
 	// which would make the context allocate its channel.
@@ -127,12 +125,12 @@ func (cc *h2Client) roundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // cancel ends the stream when the request's context is done.
-func (s *h2Stream) cancel() {
-	s.end(fmt.Errorf("upstream: %w", s.req.Context().Err()), resetAlways, http2.ErrCodeCancel)
+func (s *clientStream) cancel() {
+	s.end(fmt.Errorf("http2: %w", s.req.Context().Err()), resetAlways, http2.ErrCodeCancel)
 }
 
 // encodeRequest writes req's header block into cc.hbuf; wmu is held.
-func (cc *h2Client) encodeRequest(req *http.Request, hasBody bool) {
+func (cc *ClientConn) encodeRequest(req *http.Request, hasBody bool) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
@@ -183,17 +181,17 @@ func (cc *h2Client) encodeRequest(req *http.Request, hasBody bool) {
 	}
 }
 
-func (cc *h2Client) field(name, value string) {
+func (cc *ClientConn) field(name, value string) {
 	cc.henc.WriteField(hpack.HeaderField{Name: name, Value: value})
 }
 
 // lowerName returns the wire form of a header name, cached; wmu is held.
-func (cc *h2Client) lowerName(k string) string {
+func (cc *ClientConn) lowerName(k string) string {
 	if v, ok := cc.lower[k]; ok {
 		return v
 	}
 	v := strings.ToLower(k)
-	if len(cc.lower) < h2NameCache {
+	if len(cc.lower) < nameCacheSize {
 		cc.lower[k] = v
 	}
 	return v
@@ -201,7 +199,7 @@ func (cc *h2Client) lowerName(k string) string {
 
 // writeBlock writes a header block as HEADERS and CONTINUATION frames of
 // at most maxFrame bytes; wmu is held.
-func (cc *h2Client) writeBlock(id uint32, block []byte, endStream bool, maxFrame uint32) error {
+func (cc *ClientConn) writeBlock(id uint32, block []byte, endStream bool, maxFrame uint32) error {
 	first := true
 	for first || len(block) > 0 {
 		chunk := block
@@ -223,18 +221,18 @@ func (cc *h2Client) writeBlock(id uint32, block []byte, endStream bool, maxFrame
 	return nil
 }
 
-// h2Reset says whether ending a stream sends RST_STREAM.
-type h2Reset uint8
+// clientReset says whether ending a stream sends RST_STREAM.
+type clientReset uint8
 
 const (
-	resetNone      h2Reset = iota // the server reset it, or the connection broke
-	resetIfSending                // the response is complete: reset only a request still being sent
-	resetAlways                   // abandoned before the server ended it
+	resetNone      clientReset = iota // the server reset it, or the connection broke
+	resetIfSending                    // the response is complete: reset only a request still being sent
+	resetAlways                       // abandoned before the server ended it
 )
 
 // end ends the stream once: err (nil after END_STREAM) is what its body
 // returns after the buffered bytes.
-func (s *h2Stream) end(err error, rst h2Reset, code http2.ErrCode) {
+func (s *clientStream) end(err error, rst clientReset, code http2.ErrCode) {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -258,20 +256,20 @@ func (s *h2Stream) end(err error, rst h2Reset, code http2.ErrCode) {
 	}
 }
 
-func (s *h2Stream) closeBody() {
+func (s *clientStream) closeBody() {
 	if s.body != nil {
 		s.bodyOnce.Do(func() { s.body.Close() })
 	}
 }
 
-func (s *h2Stream) hasResponse() bool {
+func (s *clientStream) hasResponse() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.resp != nil
 }
 
 // onResponse delivers the response headers to the waiting request.
-func (s *h2Stream) onResponse(resp *http.Response, ended bool) {
+func (s *clientStream) onResponse(resp *http.Response, ended bool) {
 	resp.Body = s
 	s.mu.Lock()
 	s.resp = resp
@@ -287,7 +285,7 @@ func (s *h2Stream) onResponse(resp *http.Response, ended bool) {
 }
 
 // onTrailers takes the trailers, which end the stream.
-func (s *h2Stream) onTrailers(h http.Header) {
+func (s *clientStream) onTrailers(h http.Header) {
 	s.mu.Lock()
 	if s.resp.Trailer == nil {
 		s.resp.Trailer = h // none were declared: no copy
@@ -302,7 +300,7 @@ func (s *h2Stream) onTrailers(h http.Header) {
 
 // onData buffers a DATA frame's payload for the reader.
 // A broken rule is returned as an http2.StreamError.
-func (s *h2Stream) onData(data []byte, endStream bool) error {
+func (s *clientStream) onData(data []byte, endStream bool) error {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -336,7 +334,7 @@ func (s *h2Stream) onData(data []byte, endStream bool) error {
 
 // finish ends the stream after the server's END_STREAM, checking the
 // body's length against its Content-Length.
-func (s *h2Stream) finish() {
+func (s *clientStream) finish() {
 	var err error
 	s.mu.Lock()
 	if s.wantLen >= 0 && s.gotLen != s.wantLen {
@@ -348,7 +346,7 @@ func (s *h2Stream) finish() {
 }
 
 // Read returns the response body as it arrives.
-func (s *h2Stream) Read(p []byte) (int, error) {
+func (s *clientStream) Read(p []byte) (int, error) {
 	s.mu.Lock()
 	for s.off == len(s.buf) && !s.ended {
 		s.cond.Wait()
@@ -371,7 +369,7 @@ func (s *h2Stream) Read(p []byte) (int, error) {
 	var update int64
 	if !s.ended {
 		s.unacked += int64(n)
-		if s.unacked >= h2StreamWindow/2 {
+		if s.unacked >= clientStreamWindow/2 {
 			update, s.unacked = s.unacked, 0
 			s.recvAvail += update // before the server can act on it
 		}
@@ -388,12 +386,12 @@ func (s *h2Stream) Read(p []byte) (int, error) {
 }
 
 // Close ends the response; a stream still open is reset (CANCEL).
-func (s *h2Stream) Close() error {
+func (s *clientStream) Close() error {
 	s.mu.Lock()
 	rest := len(s.buf) - s.off
 	s.buf, s.off, s.discard = nil, 0, true
 	s.mu.Unlock()
 	s.cc.consumed(rest)
-	s.end(errH2BodyClosed, resetAlways, http2.ErrCodeCancel)
+	s.end(errResponseBodyClosed, resetAlways, http2.ErrCodeCancel)
 	return nil
 }

@@ -1,4 +1,4 @@
-package upstream
+package http2
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// h2Client is one upstream HTTP/2 connection, framed with x/net's Framer.
+// ClientConn is one upstream HTTP/2 connection, framed with x/net's Framer.
 //
 // Why not x/net's ClientConn: it runs a goroutine per request (to write
 // the request and watch its context) besides its read loop, and that
@@ -29,7 +29,7 @@ import (
 //
 // Lock order: wmu before mu before a stream's mu; the read loop never
 // holds mu or a stream's mu while it writes.
-type h2Client struct {
+type ClientConn struct {
 	conn        net.Conn // the BatchedConn over the dialed connection
 	br          *bufio.Reader
 	fr          *http2.Framer
@@ -46,7 +46,7 @@ type h2Client struct {
 
 	mu         sync.Mutex
 	cond       sync.Cond // send windows grew, a stream ended, or the connection broke
-	streams    map[uint32]*h2Stream
+	streams    map[uint32]*clientStream
 	reserved   int    // streams promised by reserve, not yet opened
 	maxStreams uint32 // the server's SETTINGS_MAX_CONCURRENT_STREAMS
 	maxFrame   uint32 // the server's SETTINGS_MAX_FRAME_SIZE
@@ -74,34 +74,47 @@ const (
 	// Receive windows as generous as x/net's transport: a stream may have
 	// 4 MiB in flight, the connection 1 GiB; WINDOW_UPDATE is sent when
 	// half of a window was consumed.
-	h2StreamWindow = 4 << 20
-	h2ConnWindow   = 1 << 30
-	// h2DefaultMaxStreams is the stream limit of a server that sets none.
-	h2DefaultMaxStreams = 1000
-	// h2NameCache bounds each connection's header-name caches.
-	h2NameCache = 256
-	// h2MaxStreamID: past it the connection takes no new streams.
-	h2MaxStreamID = 1<<31 - 1 - 2
+	clientStreamWindow = 4 << 20
+	clientConnWindow   = 1 << 30
+	// clientDefaultMaxStreams is the stream limit of a server that sets none.
+	clientDefaultMaxStreams = 1000
+	// nameCacheSize bounds each connection's header-name caches.
+	nameCacheSize = 256
+	// maxClientStreamID: past it the connection takes no new streams.
+	maxClientStreamID = 1<<31 - 1 - 2
 )
 
-var errH2PeerPreface = errors.New("server did not start with SETTINGS")
+var errServerPreface = errors.New("server did not start with SETTINGS")
 
-// newH2Client speaks the client preface on conn and reads the server's
+// NewClientConn speaks the client preface on conn and reads the server's
 // SETTINGS before returning, so that its stream limit is known before
-// requests are spread over the connection.
-func newH2Client(ctx context.Context, conn net.Conn, addr string, maxHeaderBytes uint32, idle time.Duration, onChange func()) (*h2Client, error) {
+// requests are spread over the connection; ctx bounds that handshake.
+// Unlike HTTP/1's, it takes ctx and can fail, because the server speaks
+// first. cfg may be nil. On error conn is closed.
+func NewClientConn(ctx context.Context, conn net.Conn, cfg *ClientConfig) (*ClientConn, error) {
+	if cfg == nil {
+		cfg = &ClientConfig{}
+	}
+	addr := cfg.Addr
+	if addr == "" {
+		addr = conn.RemoteAddr().String()
+	}
+	maxHeaderBytes := cfg.MaxResponseHeaderBytes
+	if maxHeaderBytes == 0 {
+		maxHeaderBytes = 60 << 10
+	}
 	bc := NewBatchedConn(conn)
-	cc := &h2Client{
+	cc := &ClientConn{
 		conn:        bc,
 		br:          bufio.NewReaderSize(conn, 16<<10),
 		addr:        addr,
-		idleTimeout: idle,
-		onChange:    onChange,
+		idleTimeout: cfg.IdleTimeout,
+		onChange:    cfg.OnChange,
 		lower:       make(map[string]string),
 		canon:       make(map[string]string),
 		nextID:      1,
-		streams:     make(map[uint32]*h2Stream),
-		maxStreams:  h2DefaultMaxStreams,
+		streams:     make(map[uint32]*clientStream),
+		maxStreams:  clientDefaultMaxStreams,
 		maxFrame:    16 << 10,
 		sendWindow:  65535,
 		initWindow:  65535,
@@ -112,22 +125,22 @@ func newH2Client(ctx context.Context, conn net.Conn, addr string, maxHeaderBytes
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	cc.fr.MaxHeaderListSize = maxHeaderBytes
 	cc.henc = hpack.NewEncoder(&cc.hbuf)
-	cc.recvAvail.Store(h2ConnWindow)
+	cc.recvAvail.Store(clientConnWindow)
 
-	fail := func(err error) (*h2Client, error) {
+	fail := func(err error) (*ClientConn, error) {
 		bc.Close()
-		return nil, fmt.Errorf("upstream: http2 handshake with %s: %w", addr, err)
+		return nil, fmt.Errorf("http2: handshake with %s: %w", addr, err)
 	}
 	if _, err := io.WriteString(bc, http2.ClientPreface); err != nil {
 		return fail(err)
 	}
 	err := cc.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
-		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: clientStreamWindow},
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderBytes},
 	)
 	if err == nil {
-		err = cc.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
+		err = cc.fr.WriteWindowUpdate(0, clientConnWindow-65535)
 	}
 	if err != nil {
 		return fail(err)
@@ -147,7 +160,7 @@ func newH2Client(ctx context.Context, conn net.Conn, addr string, maxHeaderBytes
 	}
 	sf, ok := f.(*http2.SettingsFrame)
 	if !ok || sf.IsAck() {
-		return fail(errH2PeerPreface)
+		return fail(errServerPreface)
 	}
 	if err := cc.applySettings(sf); err != nil {
 		return fail(err)
@@ -156,9 +169,9 @@ func newH2Client(ctx context.Context, conn net.Conn, addr string, maxHeaderBytes
 	return cc, nil
 }
 
-// reserve promises a stream to a request, which must then call
-// roundTrip; false if the connection takes no more streams now.
-func (cc *h2Client) reserve() bool {
+// Reserve promises a stream to a request, which must then call
+// RoundTrip; false if the connection takes no more streams now.
+func (cc *ClientConn) Reserve() bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.closed || cc.closing || cc.goAway || cc.doNotReuse {
@@ -167,16 +180,16 @@ func (cc *h2Client) reserve() bool {
 	if uint32(len(cc.streams)+cc.reserved) >= cc.maxStreams {
 		return false
 	}
-	if cc.nextID+2*uint32(len(cc.streams)+cc.reserved) > h2MaxStreamID {
+	if cc.nextID+2*uint32(len(cc.streams)+cc.reserved) > maxClientStreamID {
 		return false
 	}
 	cc.reserved++
 	return true
 }
 
-// gone reports whether the pool should forget the connection: it is
+// Gone reports whether the pool should forget the connection: it is
 // closed, or takes no new streams and has none left.
-func (cc *h2Client) gone() bool {
+func (cc *ClientConn) Gone() bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.closed {
@@ -185,29 +198,29 @@ func (cc *h2Client) gone() bool {
 	return (cc.closing || cc.goAway || cc.doNotReuse) && len(cc.streams) == 0 && cc.reserved == 0
 }
 
-// setDoNotReuse retires the connection once its streams are done.
-func (cc *h2Client) setDoNotReuse() {
+// SetDoNotReuse retires the connection once its streams are done.
+func (cc *ClientConn) SetDoNotReuse() {
 	cc.mu.Lock()
 	cc.doNotReuse = true
 	cc.mu.Unlock()
 }
 
-// shutdown lets the active streams finish, then closes the connection.
-func (cc *h2Client) shutdown() {
+// Shutdown lets the active streams finish, then closes the connection.
+func (cc *ClientConn) Shutdown() {
 	cc.mu.Lock()
 	cc.closing = true
 	closeNow := cc.idleLocked()
 	cc.mu.Unlock()
 	if closeNow {
-		cc.close(errH2Closed)
+		cc.close(errClientClosed)
 	}
 }
 
-var errH2Closed = errors.New("connection closed by the proxy")
+var errClientClosed = errors.New("connection closed by the proxy")
 
 // idleLocked notes that a stream or a reservation ended and reports
 // whether the connection should close now (it was retired and is idle).
-func (cc *h2Client) idleLocked() bool {
+func (cc *ClientConn) idleLocked() bool {
 	if cc.closed || len(cc.streams) > 0 || cc.reserved > 0 {
 		return false
 	}
@@ -229,7 +242,7 @@ func (cc *h2Client) idleLocked() bool {
 // timeout. A timer armed for an earlier idle period re-arms itself for
 // the rest of the current one; one that finds the connection busy
 // leaves the next idle period to arm it again.
-func (cc *h2Client) idleCheck() {
+func (cc *ClientConn) idleCheck() {
 	cc.mu.Lock()
 	cc.idleArmed = false
 	if cc.closed || len(cc.streams) > 0 || cc.reserved > 0 {
@@ -244,18 +257,24 @@ func (cc *h2Client) idleCheck() {
 	}
 	cc.closed = true
 	cc.mu.Unlock()
-	cc.close(errH2Closed)
+	cc.close(errClientClosed)
+}
+
+// Close fails every stream and closes the connection now.
+func (cc *ClientConn) Close() error {
+	cc.close(errClientClosed)
+	return nil
 }
 
 // close fails every stream with err and closes the connection.
-func (cc *h2Client) close(err error) {
+func (cc *ClientConn) close(err error) {
 	cc.mu.Lock()
 	cc.closed = true
 	if cc.err == nil {
 		cc.err = err
 	}
 	err = cc.err
-	streams := make([]*h2Stream, 0, len(cc.streams))
+	streams := make([]*clientStream, 0, len(cc.streams))
 	for _, s := range cc.streams {
 		streams = append(streams, s)
 	}
@@ -273,33 +292,33 @@ func (cc *h2Client) close(err error) {
 
 // write runs fn with the write side held; a write error breaks the
 // connection.
-func (cc *h2Client) write(fn func(fr *http2.Framer) error) error {
+func (cc *ClientConn) write(fn func(fr *http2.Framer) error) error {
 	cc.wmu.Lock()
 	err := fn(cc.fr)
 	cc.wmu.Unlock()
 	if err != nil {
-		cc.close(fmt.Errorf("upstream: http2 connection to %s: %w", cc.addr, err))
+		cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
 	}
 	return err
 }
 
-func (cc *h2Client) writeRST(id uint32, code http2.ErrCode) {
+func (cc *ClientConn) writeRST(id uint32, code http2.ErrCode) {
 	cc.wmu.Lock()
 	err := cc.fr.WriteRSTStream(id, code)
 	cc.wmu.Unlock()
 	if err != nil {
-		go cc.close(fmt.Errorf("upstream: http2 connection to %s: %w", cc.addr, err))
+		go cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
 	}
 }
 
 // consumed returns n bytes of connection window once half of it was
 // consumed.
-func (cc *h2Client) consumed(n int) {
+func (cc *ClientConn) consumed(n int) {
 	if n <= 0 {
 		return
 	}
 	u := cc.connUnacked.Add(int64(n))
-	if u < h2ConnWindow/2 || !cc.connUnacked.CompareAndSwap(u, 0) {
+	if u < clientConnWindow/2 || !cc.connUnacked.CompareAndSwap(u, 0) {
 		return
 	}
 	cc.recvAvail.Add(u) // before the server can act on the update
@@ -307,12 +326,12 @@ func (cc *h2Client) consumed(n int) {
 	err := cc.fr.WriteWindowUpdate(0, uint32(u))
 	cc.wmu.Unlock()
 	if err != nil {
-		go cc.close(fmt.Errorf("upstream: http2 connection to %s: %w", cc.addr, err))
+		go cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
 	}
 }
 
 // stream returns the open stream id, or nil.
-func (cc *h2Client) stream(id uint32) *h2Stream {
+func (cc *ClientConn) stream(id uint32) *clientStream {
 	cc.mu.Lock()
 	s := cc.streams[id]
 	cc.mu.Unlock()
@@ -320,7 +339,7 @@ func (cc *h2Client) stream(id uint32) *h2Stream {
 }
 
 // forget removes s from the open streams once it ended.
-func (cc *h2Client) forget(s *h2Stream) {
+func (cc *ClientConn) forget(s *clientStream) {
 	cc.mu.Lock()
 	_, open := cc.streams[s.id]
 	delete(cc.streams, s.id)
@@ -328,6 +347,6 @@ func (cc *h2Client) forget(s *h2Stream) {
 	closeNow := open && cc.idleLocked()
 	cc.mu.Unlock()
 	if closeNow {
-		cc.close(errH2Closed)
+		cc.close(errClientClosed)
 	}
 }

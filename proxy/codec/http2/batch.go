@@ -1,4 +1,4 @@
-package upstream
+package http2
 
 import (
 	"net"
