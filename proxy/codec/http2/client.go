@@ -41,7 +41,7 @@ type ClientConn struct {
 	wmu    sync.Mutex
 	hbuf   bytes.Buffer
 	henc   *hpack.Encoder
-	lower  map[string]string // lower-case header names, by canonical name
+	lower  nameCache // wire header names, by canonical name
 	nextID uint32
 
 	mu         sync.Mutex
@@ -67,7 +67,7 @@ type ClientConn struct {
 	recvAvail   atomic.Int64
 	connUnacked atomic.Int64
 
-	canon map[string]string // canonical header names, by wire name; the read loop's
+	canon nameCache // canonical header names, by wire name; the read loop's
 }
 
 const (
@@ -78,8 +78,6 @@ const (
 	clientConnWindow   = 1 << 30
 	// clientDefaultMaxStreams is the stream limit of a server that sets none.
 	clientDefaultMaxStreams = 1000
-	// nameCacheSize bounds each connection's header-name caches.
-	nameCacheSize = 256
 	// maxClientStreamID: past it the connection takes no new streams.
 	maxClientStreamID = 1<<31 - 1 - 2
 )
@@ -101,7 +99,7 @@ func NewClientConn(ctx context.Context, conn net.Conn, cfg *ClientConfig) (*Clie
 	}
 	maxHeaderBytes := cfg.MaxResponseHeaderBytes
 	if maxHeaderBytes == 0 {
-		maxHeaderBytes = 60 << 10
+		maxHeaderBytes = defaultMaxHeader
 	}
 	bc := NewBatchedConn(conn)
 	cc := &ClientConn{
@@ -110,20 +108,17 @@ func NewClientConn(ctx context.Context, conn net.Conn, cfg *ClientConfig) (*Clie
 		addr:        addr,
 		idleTimeout: cfg.IdleTimeout,
 		onChange:    cfg.OnChange,
-		lower:       make(map[string]string),
-		canon:       make(map[string]string),
+		lower:       nameCache{m: make(map[string]string), conv: lowerKey},
+		canon:       nameCache{m: make(map[string]string), conv: canonicalKey},
 		nextID:      1,
 		streams:     make(map[uint32]*clientStream),
 		maxStreams:  clientDefaultMaxStreams,
-		maxFrame:    16 << 10,
-		sendWindow:  65535,
-		initWindow:  65535,
+		maxFrame:    maxReadFrame,
+		sendWindow:  initialWindow,
+		initWindow:  initialWindow,
 	}
 	cc.cond.L = &cc.mu
-	cc.fr = http2.NewFramer(bc, cc.br)
-	cc.fr.SetMaxReadFrameSize(16 << 10) // the default SETTINGS_MAX_FRAME_SIZE, which the proxy keeps
-	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	cc.fr.MaxHeaderListSize = maxHeaderBytes
+	cc.fr = newReadFramer(bc, cc.br, maxHeaderBytes)
 	cc.henc = hpack.NewEncoder(&cc.hbuf)
 	cc.recvAvail.Store(clientConnWindow)
 
@@ -140,7 +135,7 @@ func NewClientConn(ctx context.Context, conn net.Conn, cfg *ClientConfig) (*Clie
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderBytes},
 	)
 	if err == nil {
-		err = cc.fr.WriteWindowUpdate(0, clientConnWindow-65535)
+		err = cc.fr.WriteWindowUpdate(0, clientConnWindow-initialWindow)
 	}
 	if err != nil {
 		return fail(err)

@@ -120,12 +120,12 @@ func (s *clientStream) sendTrailers() {
 	}
 	cc.hbuf.Reset()
 	for k, vv := range s.req.Trailer {
-		name := cc.lowerName(k)
+		name := cc.lower.get(k)
 		for _, v := range vv {
 			cc.field(name, v)
 		}
 	}
-	err := cc.writeBlock(s.id, cc.hbuf.Bytes(), true, maxFrame)
+	err := writeHeaderBlock(cc.fr, s.id, cc.hbuf.Bytes(), true, int(maxFrame))
 	cc.wmu.Unlock()
 	if err != nil {
 		cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))

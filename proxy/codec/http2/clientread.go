@@ -82,7 +82,7 @@ func (cc *ClientConn) applySettings(f *http2.SettingsFrame) error {
 		case http2.SettingMaxFrameSize:
 			cc.maxFrame = s.Val
 		case http2.SettingInitialWindowSize:
-			if s.Val > 1<<31-1 {
+			if s.Val > maxWindow {
 				return http2.ConnectionError(http2.ErrCodeFlowControl)
 			}
 			delta := int32(s.Val) - cc.initWindow
@@ -123,7 +123,7 @@ func (cc *ClientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		}
 		w = &s.sendWindow
 	}
-	if int64(*w)+int64(f.Increment) > 1<<31-1 {
+	if int64(*w)+int64(f.Increment) > maxWindow {
 		if f.StreamID != 0 {
 			s := cc.streams[f.StreamID]
 			go s.end(http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}, resetAlways, http2.ErrCodeFlowControl)
@@ -243,7 +243,7 @@ func (cc *ClientConn) header(fields []hpack.HeaderField, resp *http.Response) ht
 	h := make(http.Header, len(fields))
 	vals := make([]string, len(fields)) // one backing array for the values
 	for _, hf := range fields {
-		k := cc.canonical(hf.Name)
+		k := cc.canon.get(hf.Name)
 		if resp != nil && k == "Trailer" {
 			if resp.Trailer == nil {
 				resp.Trailer = make(http.Header)
@@ -263,18 +263,6 @@ func (cc *ClientConn) header(fields []hpack.HeaderField, resp *http.Response) ht
 		vals = vals[1:]
 	}
 	return h
-}
-
-// canonical returns the canonical form of a wire header name, cached.
-func (cc *ClientConn) canonical(name string) string {
-	if k, ok := cc.canon[name]; ok {
-		return k
-	}
-	k := http.CanonicalHeaderKey(name)
-	if len(cc.canon) < nameCacheSize {
-		cc.canon[name] = k
-	}
-	return k
 }
 
 var statusLines [600]string

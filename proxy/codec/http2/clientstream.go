@@ -38,9 +38,9 @@ type clientStream struct {
 	off       int   // read position in buf
 	wantLen   int64 // the response's Content-Length, -1 if none
 	gotLen    int64
-	recvAvail int64 // DATA bytes the server may still send
-	unacked   int64 // consumed, not yet granted back
-	discard   bool  // the reader closed the body
+	recvAvail int64      // DATA bytes the server may still send
+	unacked   recvCredit // consumed, not yet granted back
+	discard   bool       // the reader closed the body
 	stopCtx   func() bool
 }
 
@@ -91,7 +91,7 @@ func (cc *ClientConn) RoundTrip(req *http.Request) (*http.Response, error) {
 	if s.body == nil {
 		s.localDone.Store(true)
 	}
-	err := cc.writeBlock(s.id, cc.hbuf.Bytes(), s.body == nil, maxFrame)
+	err := writeHeaderBlock(cc.fr, s.id, cc.hbuf.Bytes(), s.body == nil, int(maxFrame))
 	cc.wmu.Unlock()
 	if err != nil {
 		cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
@@ -146,10 +146,10 @@ func (cc *ClientConn) encodeRequest(req *http.Request, hasBody bool) {
 		cc.field(":scheme", scheme)
 	}
 	for k, vv := range req.Header {
-		name := cc.lowerName(k)
+		name := cc.lower.get(k)
 		switch name {
-		case "host", "connection", "proxy-connection", "transfer-encoding", "upgrade", "keep-alive", "content-length":
-			continue // connection-specific, or written below
+		case "host", "content-length":
+			continue // written below
 		case "te":
 			for _, v := range vv {
 				if strings.EqualFold(v, "trailers") {
@@ -157,6 +157,9 @@ func (cc *ClientConn) encodeRequest(req *http.Request, hasBody bool) {
 					break
 				}
 			}
+			continue
+		}
+		if isConnectionHeader(name) {
 			continue
 		}
 		for _, v := range vv {
@@ -183,42 +186,6 @@ func (cc *ClientConn) encodeRequest(req *http.Request, hasBody bool) {
 
 func (cc *ClientConn) field(name, value string) {
 	cc.henc.WriteField(hpack.HeaderField{Name: name, Value: value})
-}
-
-// lowerName returns the wire form of a header name, cached; wmu is held.
-func (cc *ClientConn) lowerName(k string) string {
-	if v, ok := cc.lower[k]; ok {
-		return v
-	}
-	v := strings.ToLower(k)
-	if len(cc.lower) < nameCacheSize {
-		cc.lower[k] = v
-	}
-	return v
-}
-
-// writeBlock writes a header block as HEADERS and CONTINUATION frames of
-// at most maxFrame bytes; wmu is held.
-func (cc *ClientConn) writeBlock(id uint32, block []byte, endStream bool, maxFrame uint32) error {
-	first := true
-	for first || len(block) > 0 {
-		chunk := block
-		if len(chunk) > int(maxFrame) {
-			chunk = chunk[:maxFrame]
-		}
-		block = block[len(chunk):]
-		var err error
-		if first {
-			err = cc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: chunk, EndStream: endStream, EndHeaders: len(block) == 0})
-		} else {
-			err = cc.fr.WriteContinuation(id, len(block) == 0, chunk)
-		}
-		if err != nil {
-			return err
-		}
-		first = false
-	}
-	return nil
 }
 
 // clientReset says whether ending a stream sends RST_STREAM.
@@ -368,11 +335,8 @@ func (s *clientStream) Read(p []byte) (int, error) {
 	}
 	var update int64
 	if !s.ended {
-		s.unacked += int64(n)
-		if s.unacked >= clientStreamWindow/2 {
-			update, s.unacked = s.unacked, 0
-			s.recvAvail += update // before the server can act on it
-		}
+		update = s.unacked.add(int64(n), clientStreamWindow)
+		s.recvAvail += update // before the server can act on it
 	}
 	s.mu.Unlock()
 	s.cc.consumed(n)

@@ -20,17 +20,10 @@ import (
 const (
 	defaultMaxStreams   = 1024
 	defaultWindow       = 1 << 20
-	minWindow           = 65535
-	defaultMaxHeader    = 60 << 10
 	defaultWriteTimeout = 60 * time.Second
-	// maxReadFrame is RFC 9113's default SETTINGS_MAX_FRAME_SIZE, which
-	// Envoy keeps too (h2spec 4.2 checks that larger frames are refused).
-	maxReadFrame = 16384
 	// maxWriteFrame caps the DATA frames we send even if the peer allows
 	// larger ones.
 	maxWriteFrame = 64 << 10
-	// headerTableSize is the HPACK dynamic table both ways.
-	headerTableSize = 4096
 	// perFieldOverhead × typicalFields is what x/net adds to MaxHeaderBytes
 	// for SETTINGS_MAX_HEADER_LIST_SIZE.
 	perFieldOverhead, typicalFields = 32, 10
@@ -104,7 +97,7 @@ type serverConn struct {
 	queue       []*stream  // streams waiting for a handler slot
 	sendWindow  int64      // the connection's send window
 	recvWindow  int64      // what the peer may still send on the connection
-	recvUnsent  int64      // connection credit not yet returned
+	recvUnsent  recvCredit // connection credit not yet returned
 	peerWindow  int32      // the peer's SETTINGS_INITIAL_WINDOW_SIZE
 	flow        sync.Cond  // send windows grew, or streams ended
 	resetIDs    [16]uint32 // the streams we reset last (noteReset)
@@ -133,8 +126,8 @@ func newServerConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.
 		draining:     cfg.Draining,
 		errLog:       cfg.ErrorLog,
 		streams:      make(map[uint32]*stream),
-		sendWindow:   65535,
-		peerWindow:   65535,
+		sendWindow:   initialWindow,
+		peerWindow:   initialWindow,
 	}
 	if sc.errLog == nil {
 		sc.errLog = log.Printf
@@ -148,7 +141,7 @@ func newServerConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.
 	if sc.connWindow == 0 {
 		sc.connWindow = defaultWindow
 	}
-	sc.streamWindow, sc.connWindow = max(sc.streamWindow, minWindow), max(sc.connWindow, minWindow)
+	sc.streamWindow, sc.connWindow = max(sc.streamWindow, initialWindow), max(sc.connWindow, initialWindow)
 	maxHeader := cfg.MaxHeaderBytes
 	if maxHeader <= 0 {
 		maxHeader = defaultMaxHeader
@@ -166,14 +159,11 @@ func newServerConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.
 	}
 	sc.baseCtx = base
 	sc.flow.L = &sc.mu
-	sc.peerFrame.Store(16384)
+	sc.peerFrame.Store(maxReadFrame)
 	sc.recvWindow = int64(sc.connWindow)
 
 	sc.br = br
-	sc.fr = http2.NewFramer(nil, br)
-	sc.fr.SetMaxReadFrameSize(maxReadFrame)
-	sc.fr.MaxHeaderListSize = sc.maxHeaderLen
-	sc.fr.ReadMetaHeaders = hpack.NewDecoder(headerTableSize, nil)
+	sc.fr = newReadFramer(nil, br, sc.maxHeaderLen)
 	sc.wfr = http2.NewFramer(conn, nil)
 	sc.enc = hpack.NewEncoder(&sc.hbuf)
 	sc.ctrl.fr = http2.NewFramer(&sc.ctrl.buf, nil)
@@ -223,8 +213,8 @@ func (sc *serverConn) writePreface() error {
 	defer sc.unlockW()
 	sc.pushDeadline()
 	err := sc.wfr.WriteSettings(settings...)
-	if err == nil && sc.connWindow > 65535 {
-		err = sc.wfr.WriteWindowUpdate(0, uint32(sc.connWindow-65535))
+	if err == nil && sc.connWindow > initialWindow {
+		err = sc.wfr.WriteWindowUpdate(0, uint32(sc.connWindow-initialWindow))
 	}
 	sc.prefaced = true
 	if err == nil && sc.goAwaySet {

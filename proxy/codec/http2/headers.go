@@ -47,6 +47,28 @@ func canonicalKey(name string) string {
 	return http.CanonicalHeaderKey(name)
 }
 
+// nameCache remembers a connection's conversions of header names beyond
+// the common ones, up to nameCacheSize of them: a client's upstream
+// repeats its own names on every response.
+type nameCache struct {
+	m    map[string]string
+	conv func(string) string // canonicalKey or lowerKey
+}
+
+// nameCacheSize bounds each cache, against a peer that sends ever new names.
+const nameCacheSize = 256
+
+func (c *nameCache) get(name string) string {
+	if v, ok := c.m[name]; ok {
+		return v
+	}
+	v := c.conv(name)
+	if len(c.m) < nameCacheSize {
+		c.m[name] = v
+	}
+	return v
+}
+
 // lowerKey turns a header map key into its wire form.
 func lowerKey(k string) string {
 	if lk, ok := canonicalToLower[k]; ok {

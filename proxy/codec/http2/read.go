@@ -154,7 +154,7 @@ func (sc *serverConn) setPeerWindow(v int32) error {
 	sc.peerWindow = v
 	for _, st := range sc.streams {
 		st.sendWindow += delta
-		if st.sendWindow > 1<<31-1 {
+		if st.sendWindow > maxWindow {
 			return http2.ConnectionError(http2.ErrCodeFlowControl)
 		}
 	}
@@ -167,7 +167,7 @@ func (sc *serverConn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	defer sc.mu.Unlock()
 	if f.StreamID == 0 {
 		sc.sendWindow += int64(f.Increment)
-		if sc.sendWindow > 1<<31-1 {
+		if sc.sendWindow > maxWindow {
 			return http2.ConnectionError(http2.ErrCodeFlowControl)
 		}
 		sc.flow.Broadcast()
@@ -181,7 +181,7 @@ func (sc *serverConn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 		return nil // closed: a late update
 	}
 	st.sendWindow += int64(f.Increment)
-	if st.sendWindow > 1<<31-1 {
+	if st.sendWindow > maxWindow {
 		return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
 	}
 	sc.flow.Broadcast()
@@ -288,12 +288,7 @@ func (sc *serverConn) sendWindowUpdates(conn uint32, id, stream uint32) {
 // creditConnLocked adds n consumed bytes to the connection's unreturned
 // credit and says how much to return now (half the window gathered).
 func (sc *serverConn) creditConnLocked(n int64) uint32 {
-	sc.recvUnsent += n
-	if sc.recvUnsent < int64(sc.connWindow)/2 {
-		return 0
-	}
-	inc := sc.recvUnsent
-	sc.recvUnsent = 0
+	inc := sc.recvUnsent.add(n, int64(sc.connWindow))
 	sc.recvWindow += inc
 	return uint32(inc)
 }

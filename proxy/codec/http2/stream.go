@@ -36,7 +36,7 @@ type stream struct {
 	resetSent  bool        // we reset it; set with the write lock held too
 	sendWindow int64       // what we may still send
 	recvWindow int64       // what the peer may still send
-	recvUnsent int64       // stream credit not yet returned
+	recvUnsent recvCredit  // stream credit not yet returned
 	declLen    int64       // the request's Content-Length, -1 if none
 	gotLen     int64
 	buf        []byte // request body received, not yet read
@@ -86,7 +86,7 @@ func (st *stream) endLocked(err error) {
 		// Reset before the body's end: what was received is dropped and
 		// credited, and the reader sees why.
 		st.bodyErr = err
-		sc.recvUnsent += int64(len(st.buf) - st.off)
+		sc.recvUnsent += recvCredit(len(st.buf) - st.off)
 		st.buf, st.off = nil, 0
 	}
 	st.bodyCond.Broadcast()
@@ -111,12 +111,7 @@ func (st *stream) creditLocked(n int64) uint32 {
 	if st.remoteDone || st.ended {
 		return 0
 	}
-	st.recvUnsent += n
-	if st.recvUnsent < int64(st.sc.streamWinAdv)/2 {
-		return 0
-	}
-	inc := st.recvUnsent
-	st.recvUnsent = 0
+	inc := st.recvUnsent.add(n, int64(st.sc.streamWinAdv))
 	st.recvWindow += inc
 	return uint32(inc)
 }

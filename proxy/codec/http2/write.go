@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
-	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
 
@@ -217,15 +216,12 @@ func (w *responseWriter) writeHeaders(code int, end bool) {
 		if strings.HasPrefix(k, http.TrailerPrefix) || code >= 200 && w.isTrailer(k) {
 			continue
 		}
-		switch k {
-		case "Connection":
+		if k == "Connection" {
 			closeConn = closeConn || httpguts.HeaderValuesContainsToken(vv, "close")
 			continue
-		case "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
-			continue // connection-specific: not in HTTP/2
 		}
 		lk := lowerKey(k)
-		if !httpguts.ValidHeaderFieldName(lk) {
+		if isConnectionHeader(lk) || !httpguts.ValidHeaderFieldName(lk) {
 			continue
 		}
 		for _, v := range vv {
@@ -326,24 +322,8 @@ func (sc *serverConn) liveLocked(st *stream) error {
 // writeBlockLocked writes a header block as HEADERS and CONTINUATION
 // frames no larger than the peer accepts; wmu is held.
 func (sc *serverConn) writeBlockLocked(id uint32, block []byte, end bool) error {
-	max := int(sc.peerFrame.Load())
-	first := true
-	for first || len(block) > 0 {
-		frag := block
-		if len(frag) > max {
-			frag = frag[:max]
-		}
-		block = block[len(frag):]
-		var err error
-		if first {
-			err = sc.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: end, EndHeaders: len(block) == 0})
-			first = false
-		} else {
-			err = sc.wfr.WriteContinuation(id, len(block) == 0, frag)
-		}
-		if err != nil {
-			return sc.noteWriteErr(err)
-		}
+	if err := writeHeaderBlock(sc.wfr, id, block, end, int(sc.peerFrame.Load())); err != nil {
+		return sc.noteWriteErr(err)
 	}
 	return nil
 }
