@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 )
 
@@ -23,54 +23,24 @@ import (
 // the server's SETTINGS were sent.
 func rawPeer(t *testing.T, settings []http2.Setting, serve func(p *peerConn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
 	done := make(chan struct{})
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
+	addr := looptest.Serve(t, func(c net.Conn) {
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
 		}
-		mu.Unlock()
-		wg.Wait()
+		p := &peerConn{t: t, c: c, fr: http2.NewFramer(c, c), done: done}
+		p.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+		p.enc = hpack.NewEncoder(&p.buf)
+		if p.fr.WriteSettings(settings...) != nil {
+			return
+		}
+		serve(p)
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				preface := make([]byte, len(http2.ClientPreface))
-				if _, err := io.ReadFull(c, preface); err != nil {
-					return
-				}
-				p := &peerConn{t: t, c: c, fr: http2.NewFramer(c, c), done: done}
-				p.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-				p.enc = hpack.NewEncoder(&p.buf)
-				if p.fr.WriteSettings(settings...) != nil {
-					return
-				}
-				serve(p)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	// Registered after Serve's clean-up, so it runs first: the handlers
+	// waiting for the test's end return before Serve waits for them.
+	t.Cleanup(func() { close(done) })
+	return addr
 }
 
 type peerConn struct {

@@ -67,13 +67,8 @@ func TestAResetStreamUnblocksItsHandlerWaitingForWindow(t *testing.T) {
 		}
 	}
 	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
-	select {
-	case err := <-writeErr:
-		if err == nil {
-			t.Fatal("the write succeeded on a reset stream")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the handler is still blocked after the reset")
+	if awaitWriteErr(t, writeErr, 10*time.Second, "the handler is still blocked after the reset") == nil {
+		t.Fatal("the write succeeded on a reset stream")
 	}
 }
 
@@ -89,13 +84,8 @@ func TestAWriteDeadlineEndsAWaitForWindow(t *testing.T) {
 	rc := dialRaw(t, addr)
 	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
 	rc.headers(1, true, rc.block("/"))
-	select {
-	case err := <-writeErr:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("write error %v, want os.ErrDeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the write still waits after its deadline")
+	if err := awaitWriteErr(t, writeErr, 10*time.Second, "the write still waits after its deadline"); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write error %v, want os.ErrDeadlineExceeded", err)
 	}
 }
 
@@ -115,13 +105,21 @@ func TestAPeerThatNeverReadsIsCutOff(t *testing.T) {
 	rc.fr.WriteWindowUpdate(0, 1<<31-1-65535)
 	rc.headers(1, true, rc.block("/"))
 	// ...and never reads.
+	if awaitWriteErr(t, writeErr, 20*time.Second, "the handler still writes to a peer that does not read") == nil {
+		t.Fatal("no error")
+	}
+}
+
+// awaitWriteErr returns the error of the handler's blocked write; the
+// test fails with stuck if the write has not returned within d.
+func awaitWriteErr(t *testing.T, writeErr <-chan error, d time.Duration, stuck string) error {
+	t.Helper()
 	select {
 	case err := <-writeErr:
-		if err == nil {
-			t.Fatal("no error")
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the handler still writes to a peer that does not read")
+		return err
+	case <-time.After(d):
+		t.Fatal(stuck)
+		return nil
 	}
 }
 
