@@ -1,15 +1,19 @@
-// Package http2 is the server side of the proxy's HTTP/2 codec: it serves
-// the streams of one downstream connection to an http.Handler, as
-// proxy/codec/http1 does for HTTP/1.
+// Package http2 is the proxy's HTTP/2 codec, both sides, as
+// proxy/codec/http1 is for HTTP/1. The server side (ServeConn, NewConn)
+// serves the streams of one downstream connection to an http.Handler; the
+// client side (NewClientConn, ClientConn.RoundTrip, in clientapi.go and
+// client*.go) sends requests as streams of one upstream connection, for
+// the pool in proxy/upstream. What both need lives in wire.go, headers.go
+// and batch.go.
 //
-// It is built on golang.org/x/net/http2's Framer and hpack, without x/net's
+// The server side is built on golang.org/x/net/http2's Framer and hpack, without x/net's
 // server: one reader goroutine per connection decodes each frame and acts
 // on it at once (x/net hands every frame to a serve loop that selects over
 // nine channels); each stream's handler runs on a goroutine of its own and
 // writes its response frames itself, under the connection's write lock, so
 // a response never waits for another goroutine to be scheduled. The
 // connection given to ServeConn should gather small writes (the connection
-// manager wraps it in upstream.BatchedConn).
+// manager wraps it in BatchedConn).
 //
 // Protections a front door needs, as x/net has them: handlers are bounded
 // by SETTINGS_MAX_CONCURRENT_STREAMS even when their streams were reset
