@@ -9,35 +9,25 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // loopbackPair is a real TCP connection on loopback: the client side,
 // which counts its write calls, and the server side.
 func loopbackPair(t *testing.T) (*countingConn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
+	addr := looptest.Serve(t, func(c net.Conn) {
 		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
+		<-t.Context().Done() // the server side stays open until the test ends
+	})
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, ok := <-accepted
-	if !ok {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
+	t.Cleanup(func() { c.Close() })
+	s := <-accepted
 	return &countingConn{Conn: c}, s
 }
 

@@ -50,13 +50,10 @@ func TestAResponseWaitsForTheClientsWindow(t *testing.T) {
 
 func TestAResetStreamUnblocksItsHandlerWaitingForWindow(t *testing.T) {
 	writeErr := make(chan error, 1)
-	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rc := getWithNoWindow(t, func(w http.ResponseWriter, r *http.Request) {
 		_, err := w.Write(make([]byte, 1000)) // the window is 0: waits
 		writeErr <- err
-	}), nil)
-	rc := dialRaw(t, addr)
-	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-	rc.headers(1, true, rc.block("/"))
+	})
 	for { // the head comes before any window is needed
 		f, err := rc.fr.ReadFrame()
 		if err != nil {
@@ -74,16 +71,13 @@ func TestAResetStreamUnblocksItsHandlerWaitingForWindow(t *testing.T) {
 
 func TestAWriteDeadlineEndsAWaitForWindow(t *testing.T) {
 	writeErr := make(chan error, 1)
-	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	getWithNoWindow(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(200)
 		w.(http.Flusher).Flush()
 		go http.NewResponseController(w).SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 		_, err := w.Write(make([]byte, 1000)) // the window is 0: waits
 		writeErr <- err
-	}), nil)
-	rc := dialRaw(t, addr)
-	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-	rc.headers(1, true, rc.block("/"))
+	})
 	if err := awaitWriteErr(t, writeErr, 10*time.Second, "the write still waits after its deadline"); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("write error %v, want os.ErrDeadlineExceeded", err)
 	}
@@ -108,6 +102,16 @@ func TestAPeerThatNeverReadsIsCutOff(t *testing.T) {
 	if awaitWriteErr(t, writeErr, 20*time.Second, "the handler still writes to a peer that does not read") == nil {
 		t.Fatal("no error")
 	}
+}
+
+// getWithNoWindow serves h and sends it a GET on stream 1 from a client
+// that gives the server's streams no send window: the response body waits.
+func getWithNoWindow(t *testing.T, h http.HandlerFunc) *rawClient {
+	t.Helper()
+	rc := dialRaw(t, serve(t, h, nil))
+	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	rc.headers(1, true, rc.block("/"))
+	return rc
 }
 
 // awaitWriteErr returns the error of the handler's blocked write; the
