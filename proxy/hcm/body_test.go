@@ -59,3 +59,30 @@ func TestARequestBodyReadAfterItsStreamEndedRecordsNothing(t *testing.T) {
 		}
 	})
 }
+
+// completeBody is a codec body holding all of its bytes.
+type completeBody struct{ io.Reader }
+
+func (completeBody) Buffered() (int, bool) { return 5, true }
+func (completeBody) Close() error          { return nil }
+
+func TestARequestBodyPassesOnWhatTheCodecHolds(t *testing.T) {
+	st := newStream(&ConnectionManager{})
+	for _, tc := range []struct {
+		name         string
+		rc           io.ReadCloser
+		n            int
+		wantComplete bool
+	}{
+		{name: "a codec body that holds it all", rc: completeBody{strings.NewReader("hello")}, n: 5, wantComplete: true},
+		{name: "a body that cannot tell", rc: io.NopCloser(strings.NewReader("hello"))},
+		{name: "a detached body", rc: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st.body.reset(tc.rc)
+			if n, complete := st.body.Buffered(); n != tc.n || complete != tc.wantComplete {
+				t.Fatalf("Buffered() = %d, %v; want %d, %v", n, complete, tc.n, tc.wantComplete)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outrider-mesh/outrider/proxy/codec/http1"
+	h2codec "github.com/outrider-mesh/outrider/proxy/codec/http2"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 	"github.com/outrider-mesh/outrider/proxy/listener/network"
 	"github.com/outrider-mesh/outrider/proxy/route"
@@ -370,6 +371,18 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// Buffered passes on what the codec's body knows (http2.BufferedBody):
+// the upstream client sends a complete body without a goroutine.
+func (b *requestBody) Buffered() (int, bool) {
+	b.mu.Lock()
+	rc := b.rc
+	b.mu.Unlock()
+	if bb, ok := rc.(h2codec.BufferedBody); ok {
+		return bb.Buffered()
+	}
+	return 0, false
 }
 
 func (b *requestBody) Close() error {

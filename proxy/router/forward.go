@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/outrider-mesh/outrider/proxy/cluster"
+	"github.com/outrider-mesh/outrider/proxy/codec/http2"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 	"github.com/outrider-mesh/outrider/proxy/retry"
 	"github.com/outrider-mesh/outrider/proxy/route"
@@ -375,3 +376,12 @@ func (b *countingBody) Read(p []byte) (int, error) {
 }
 
 func (b *countingBody) Close() error { return nil } // the server closes the request body
+
+// Buffered passes on what the downstream body knows (http2.BufferedBody):
+// the upstream HTTP/2 client sends a complete body without a goroutine.
+func (b *countingBody) Buffered() (int, bool) {
+	if bb, ok := b.r.(http2.BufferedBody); ok {
+		return bb.Buffered()
+	}
+	return 0, false
+}

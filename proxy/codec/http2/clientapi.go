@@ -55,3 +55,14 @@ func (e *NotSentError) Error() string {
 }
 
 func (e *NotSentError) Unwrap() error { return e.Cause }
+
+// BufferedBody is implemented by a request body that can tell how much of
+// it is already at hand: n bytes that Read returns without waiting, and
+// complete when those are all there is (the downstream stream ended). The
+// server side's request bodies implement it, and the proxy's wrappers pass
+// it on. RoundTrip sends a complete body that fits the server's windows
+// itself, instead of on a goroutine of its own (a gRPC unary call's
+// message, say).
+type BufferedBody interface {
+	Buffered() (n int, complete bool)
+}

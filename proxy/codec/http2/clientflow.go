@@ -41,6 +41,24 @@ func (s *clientStream) writeBody() {
 	}
 }
 
+// bodyFits reports whether the request body is complete and fits the
+// windows open now: writeBody then neither waits for the body nor for
+// window, so the requesting goroutine may run it.
+func (s *clientStream) bodyFits() bool {
+	bb, ok := s.body.(BufferedBody)
+	if !ok {
+		return false
+	}
+	n, complete := bb.Buffered()
+	if !complete {
+		return false
+	}
+	cc := s.cc
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return int64(n) <= int64(min(cc.sendWindow, s.sendWindow))
+}
+
 func requestHasTrailers(req *http.Request) bool {
 	for _, v := range req.Trailer {
 		if len(v) > 0 {

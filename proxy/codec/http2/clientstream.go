@@ -107,7 +107,11 @@ func (cc *ClientConn) RoundTrip(req *http.Request) (*http.Response, error) {
 		s.stopCtx = stop
 		s.mu.Unlock()
 	}
-	if s.body != nil {
+	switch {
+	case s.body == nil:
+	case s.bodyFits():
+		s.writeBody() // no Read waits, no DATA waits for window
+	default:
 		// The response may arrive while the body is still being sent
 		// (gRPC streaming), so the body has its own goroutine.
 		go s.writeBody()

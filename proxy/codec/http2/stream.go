@@ -226,6 +226,16 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Buffered reports the bytes received and not yet read, and whether the
+// client has ended the stream after them (BufferedBody).
+func (b *requestBody) Buffered() (n int, complete bool) {
+	st := b.st
+	st.sc.mu.Lock()
+	defer st.sc.mu.Unlock()
+	complete = (st.bodyErr == io.EOF || st.bodyErr == errNoBody) && !st.rw.handlerDone
+	return len(st.buf) - st.off, complete
+}
+
 // Close discards what is left of the body; later DATA is credited as it
 // arrives.
 func (b *requestBody) Close() error {
