@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outrider-mesh/outrider/webhook/certs"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,6 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/outrider-mesh/outrider/internal/proctest"
+	"github.com/outrider-mesh/outrider/webhook/certs"
 )
 
 const (
@@ -120,7 +122,7 @@ func TestSelfManagedCertificateReplicasAgreeOnOneSecret(t *testing.T) {
 
 	// The webhook is served by replica A; the configuration starts without a caBundle,
 	// as `kubectl apply -k manifests/` leaves it.
-	var logs lockedBuffer
+	var logs proctest.Output
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	replicas := make([]*certs.SelfManaged, 2)
 	for i := range replicas {
@@ -230,22 +232,4 @@ func TestSelfManagedCertificateReplicasAgreeOnOneSecret(t *testing.T) {
 			}
 		}
 	})
-}
-
-// lockedBuffer is a log sink shared by goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 func TestServeAnswersEachConnectionOnItsOwnHandler(t *testing.T) {
@@ -56,5 +59,23 @@ func TestServeClosesOpenConnectionsAndWaitsForHandlersAtTheEnd(t *testing.T) {
 	}
 	if after := runtime.NumGoroutine(); after > before {
 		t.Fatalf("%d goroutines before, %d after", before, after)
+	}
+}
+
+func TestH2CClientSpeaksHTTP2WithPriorKnowledge(t *testing.T) {
+	srv := &http2.Server{}
+	addr := Serve(t, func(c net.Conn) {
+		srv.ServeConn(c, &http2.ServeConnOpts{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, r.Proto+" "+r.Header.Get("Accept-Encoding"))
+		})})
+	})
+	resp, err := H2CClient(t).Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "HTTP/2.0 " {
+		t.Fatalf("the server saw %q, want HTTP/2.0 and no Accept-Encoding", body)
 	}
 }

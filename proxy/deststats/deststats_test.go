@@ -2,10 +2,7 @@ package deststats
 
 import (
 	"bytes"
-	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -16,6 +13,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"github.com/outrider-mesh/outrider/proxy/config"
 	"github.com/outrider-mesh/outrider/proxy/deststats/deststatspb"
 	"github.com/outrider-mesh/outrider/proxy/httpfilter"
@@ -72,18 +70,16 @@ func front(t *testing.T, cfg *struct{ max uint32 }) (*stats.Store, string) {
 // sets a gRPC content type.
 func get(t *testing.T, addr, host, query string, h2, grpc bool) {
 	t.Helper()
-	var rt http.RoundTripper = &http.Transport{}
+	client := &http.Client{Timeout: 10 * time.Second}
 	if h2 {
-		rt = &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, n, a string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, n, a)
-		}}
+		client = looptest.H2CClient(t)
 	}
 	req, _ := http.NewRequest("GET", "http://"+addr+"/?"+query, nil)
 	req.Host = host
 	if grpc {
 		req.Header.Set("Content-Type", "application/grpc")
 	}
-	resp, err := (&http.Client{Transport: rt, Timeout: 10 * time.Second}).Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

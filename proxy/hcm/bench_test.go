@@ -3,6 +3,8 @@ package hcm
 import (
 	"io"
 	"testing"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // BenchmarkH2Request measures the connection manager's HTTP/2 request
@@ -10,7 +12,7 @@ import (
 // terminal filter) with a real h2c client on loopback.
 func BenchmarkH2Request(b *testing.B) {
 	h := newHarness(b, baseConfig(b))
-	c := h2Client(b)
+	c := looptest.H2CClient(b)
 	url := "http://" + h.addr + "/bench"
 	b.ReportAllocs()
 	for b.Loop() {

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // rawH2 is a prior-knowledge HTTP/2 client that sees every frame.
@@ -122,7 +124,7 @@ func TestRapidResetFloodIsBounded(t *testing.T) {
 		t.Errorf("goroutines grew by %d during the flood", peak)
 	}
 	// Another client is still served.
-	resp, err := h2Client(t).Get("http://" + h.addr + "/ok")
+	resp, err := looptest.H2CClient(t).Get("http://" + h.addr + "/ok")
 	if err != nil {
 		t.Fatalf("server unresponsive after the flood: %v", err)
 	}

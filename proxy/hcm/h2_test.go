@@ -14,13 +14,15 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestH2CPriorKnowledgeRequestRunsTheChain(t *testing.T) {
 	h := newHarness(t, baseConfig(t))
-	resp, err := h2Client(t).Get("http://" + h.addr + "/hello")
+	resp, err := looptest.H2CClient(t).Get("http://" + h.addr + "/hello")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestStreamIdleTimeoutAnswers408(t *testing.T) {
 	pb := baseConfig(t)
 	pb.StreamIdleTimeout = durationpb.New(50 * time.Millisecond)
 	h := newHarness(t, pb)
-	resp, err := h2Client(t).Get("http://" + h.addr + "/block")
+	resp, err := looptest.H2CClient(t).Get("http://" + h.addr + "/block")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func TestRequestTimeoutAnswers408WhileTheBodyIsIncomplete(t *testing.T) {
 	defer pw.Close()
 	go pw.Write([]byte("partial")) // and never the end
 	req, _ := http.NewRequest("POST", "http://"+h.addr+"/body", pr)
-	resp, err := h2Client(t).Do(req)
+	resp, err := looptest.H2CClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func TestRequestTimeoutAnswers408WhileTheBodyIsIncomplete(t *testing.T) {
 
 func TestRouteOnlyChangeIsAdoptedWithoutANewConnection(t *testing.T) {
 	h := newHarness(t, baseConfig(t))
-	c := h2Client(t)
+	c := looptest.H2CClient(t)
 	get := func() string {
 		resp, err := c.Get("http://" + h.addr + "/")
 		if err != nil {

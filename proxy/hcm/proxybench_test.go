@@ -63,7 +63,7 @@ func BenchmarkProxyH2(b *testing.B) {
 		w.Write(body)
 	})
 	addr := serveProxy(b, up, true)
-	c := h2Client(b)
+	c := looptest.H2CClient(b)
 	url := "http://" + addr + "/bench"
 	b.ReportAllocs()
 	b.SetParallelism(8) // 16 in flight on 2 CPUs

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // slowBody is a request body written in chunks, one every interval, so
@@ -136,7 +138,7 @@ func TestPerTryTimeoutStartsOnceTheWholeRequestIsReceived(t *testing.T) {
 				routeTo("backend", ", retry_policy: "+tt.retryPolicy))
 			client := h1Client(t)
 			if tt.h2Down {
-				client = h2Client(t)
+				client = looptest.H2CClient(t)
 			}
 			req, err := http.NewRequest("POST", p.url+"/", body)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"github.com/outrider-mesh/outrider/proxy/failure"
 )
 
@@ -135,7 +136,7 @@ virtual_hosts:
 `)
 			c := h1Client(t)
 			if tt.clientH2 {
-				c = h2Client(t)
+				c = looptest.H2CClient(t)
 			}
 			hdr := []string{"X-Hop", "drop me", "Keep-Alive", "timeout=5"}
 			if !tt.clientH2 {
@@ -224,7 +225,7 @@ func TestUseDownstreamProtocolConfigFollowsTheClient(t *testing.T) {
 		want   string
 	}{
 		{name: "an HTTP/1.1 client is forwarded over HTTP/1.1", client: h1Client(t), want: "HTTP/1.1"},
-		{name: "an HTTP/2 client is forwarded over HTTP/2", client: h2Client(t), want: "HTTP/2.0"},
+		{name: "an HTTP/2 client is forwarded over HTTP/2", client: looptest.H2CClient(t), want: "HTTP/2.0"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, _ := get(t, tt.client, "GET", p.url+"/", "")

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // TestConcurrentTrafficWithFailuresKeepsTheBooks sends concurrent requests
@@ -41,7 +43,7 @@ virtual_hosts:
   - match: {prefix: /h2}
     route: {cluster: h2}
 `)
-	clients := []*http.Client{h1Client(t), h2Client(t)}
+	clients := []*http.Client{h1Client(t), looptest.H2CClient(t)}
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)

@@ -2,11 +2,8 @@ package server
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +15,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // These tests run the whole proxy (listener, connection manager, router,
@@ -222,10 +221,7 @@ func TestHTTP1DownstreamReachesAnHTTP2UpstreamAndBack(t *testing.T) {
 		staticCluster("h2", h2opts, h2be)+staticCluster("h1", "", h1be)))
 
 	h1client := &http.Client{Transport: &http.Transport{}}
-	h2client := &http.Client{Transport: &http2.Transport{AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}}}
+	h2client := looptest.H2CClient(t)
 	for _, tc := range []struct {
 		name   string
 		client *http.Client

@@ -3,7 +3,6 @@ package http2
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"net"
 	"net/http"
 	"testing"
@@ -22,19 +21,6 @@ func serve(t testing.TB, h http.Handler, cfg *ServerConfig) string {
 	return looptest.Serve(t, func(c net.Conn) {
 		ServeConn(context.Background(), c, nil, h, cfg)
 	})
-}
-
-// h2cClient is x/net's HTTP/2 client speaking prior-knowledge h2c.
-func h2cClient(t testing.TB) *http.Client {
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		},
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
 // rawClient drives the server frame by frame, for the peers that

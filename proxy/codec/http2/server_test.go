@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // TestRequestsFromXNetClient sends requests from x/net's client and checks
@@ -172,7 +174,7 @@ func TestRequestsFromXNetClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := serve(t, tt.handler, nil)
-			resp, err := h2cClient(t).Do(tt.request("http://" + addr))
+			resp, err := looptest.H2CClient(t).Do(tt.request("http://" + addr))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,7 +217,7 @@ func TestInformationalResponsesPrecedeTheFinalOne(t *testing.T) {
 		return nil
 	}}
 	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "http://"+addr+"/", nil)
-	resp, err := h2cClient(t).Do(req)
+	resp, err := looptest.H2CClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +252,7 @@ func TestTheRequestContextEnds(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
-			resp, err := h2cClient(t).Do(req)
+			resp, err := looptest.H2CClient(t).Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -270,7 +272,7 @@ func TestAbortHandlerResetsTheStream(t *testing.T) {
 		w.Write([]byte("partial"))
 		panic(http.ErrAbortHandler)
 	}), nil)
-	resp, err := h2cClient(t).Get("http://" + addr + "/")
+	resp, err := looptest.H2CClient(t).Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +282,7 @@ func TestAbortHandlerResetsTheStream(t *testing.T) {
 		t.Fatalf("reading the aborted body: %v, want a stream reset", err)
 	}
 	// The connection serves on.
-	resp, err = h2cClient(t).Get("http://" + addr + "/")
+	resp, err = looptest.H2CClient(t).Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatalf("after the reset: %v", err)
 	}
@@ -292,7 +294,7 @@ func TestManyConcurrentStreamsShareOneConnection(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		w.Write(b)
 	}), &ServerConfig{MaxConcurrentStreams: 8})
-	c := h2cClient(t)
+	c := looptest.H2CClient(t)
 	errs := make(chan error, 64)
 	for i := range 64 {
 		go func() {

@@ -2,21 +2,19 @@ package tls_test
 
 import (
 	"context"
-	cryptotls "crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"github.com/outrider-mesh/outrider/proxy/transport/tls/tlstest"
 )
 
@@ -53,10 +51,7 @@ func startPair(t *testing.T) *pair {
 func TestTwoProxiesSpeakMutualTLS(t *testing.T) {
 	p := startPair(t)
 	base := "http://" + p.a.addr(t, "main")
-	h2c := &http.Client{Transport: &http2.Transport{AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *cryptotls.Config) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}}, Timeout: 10 * time.Second}
+	h2c := looptest.H2CClient(t)
 	h1 := &http.Client{Timeout: 10 * time.Second}
 
 	for _, tt := range []struct {
