@@ -37,6 +37,7 @@ type stream struct {
 	// h1w.
 	cancel   context.CancelCauseFunc
 	h1w      http.ResponseWriter
+	h2w      streamContextWriter // the HTTP/2 codec's writer, when it carries the context
 	idle     *time.Timer
 	whole    *time.Timer
 	reusable bool    // no timer callback can still be running
@@ -118,10 +119,15 @@ func (cm *ConnectionManager) serve(st *stream, w http.ResponseWriter, r *http.Re
 		// The connection's context carries this stream's Info already
 		// (h1Conn), and the codec cancels the request with a cause: no
 		// context or request copy of our own.
-		st.cancel, st.h1w = nil, w
+		st.cancel, st.h1w, st.h2w = nil, w, nil
+	} else if sw, ok := w.(streamContextWriter); ok {
+		// The HTTP/2 codec's context carries the Info and cancels with a
+		// cause: no context or request copy of our own either.
+		streaminfo.Attach(sw.SetContextValue, info)
+		st.cancel, st.h1w, st.h2w = nil, nil, sw
 	} else {
 		ctx, cancel := context.WithCancelCause(streaminfo.With(r.Context(), info))
-		st.cancel, st.h1w = cancel, nil
+		st.cancel, st.h1w, st.h2w = cancel, nil, nil
 		r = r.WithContext(ctx)
 	}
 	st.rw.reset(w)
@@ -296,11 +302,21 @@ func (st *stream) timedOutWhileWriting() {
 
 // cancelWith ends the request's context with cause.
 func (st *stream) cancelWith(cause error) {
-	if st.cancel != nil {
+	switch {
+	case st.cancel != nil:
 		st.cancel(cause)
-		return
+	case st.h2w != nil:
+		st.h2w.CancelRequest(cause)
+	default:
+		http1.CancelRequest(st.h1w, cause)
 	}
-	http1.CancelRequest(st.h1w, cause)
+}
+
+// streamContextWriter is the HTTP/2 codec's ResponseWriter: the request's
+// context takes the stream's Info and cancels with a cause.
+type streamContextWriter interface {
+	SetContextValue(key, val any)
+	CancelRequest(cause error)
 }
 
 // touch restarts the stream idle timer on activity.

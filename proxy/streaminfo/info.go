@@ -89,6 +89,11 @@ func With(ctx context.Context, info *Info) context.Context {
 	return context.WithValue(ctx, ctxKey{}, info)
 }
 
+// Attach makes a context that can carry one value of its own (a codec's
+// per-stream context, say) carry info, so that no context is derived for
+// it: set is called with the key From looks for.
+func Attach(set func(key, val any), info *Info) { set(ctxKey{}, info) }
+
 // From returns the Info carried by ctx, or nil.
 func From(ctx context.Context) *Info {
 	info, _ := ctx.Value(ctxKey{}).(*Info)

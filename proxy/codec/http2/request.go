@@ -214,7 +214,8 @@ func (st *stream) buildRequest(f *http2.MetaHeadersFrame) error {
 		r.ContentLength = st.declLen
 	}
 	st.truncated = f.Truncated
-	st.ctx, st.cancelFn = context.WithCancel(st.sc.baseCtx)
+	st.sctx.Context, st.cancelFn = context.WithCancelCause(st.sc.baseCtx)
+	st.ctx = &st.sctx
 	st.req = r.WithContext(st.ctx)
 	return nil
 }

@@ -23,7 +23,8 @@ type stream struct {
 	body     requestBody
 	rw       responseWriter
 	ctx      context.Context
-	cancelFn context.CancelFunc
+	sctx     streamContext
+	cancelFn context.CancelCauseFunc
 
 	needsContinue bool
 	truncated     bool // the header list was over the limit: answer 431
@@ -64,8 +65,24 @@ func newStream(sc *serverConn, id uint32) *stream {
 // cancel ends the stream's context; it is safe before the context exists.
 func (st *stream) cancel() {
 	if st.cancelFn != nil {
-		st.cancelFn()
+		st.cancelFn(nil)
 	}
+}
+
+// streamContext is a request's context: the stream's cancellation (with
+// a cause, CancelRequest) and one value the handler may attach
+// (SetContextValue), so that a connection manager can add its per-stream
+// record to the context without deriving one and copying the request.
+type streamContext struct {
+	context.Context
+	key, val any
+}
+
+func (c *streamContext) Value(key any) any {
+	if c.key != nil && key == c.key {
+		return c.val
+	}
+	return c.Context.Value(key)
 }
 
 // endLocked removes the stream from the table: the body's reader sees

@@ -123,6 +123,18 @@ func (w *responseWriter) Flush() {
 	}
 }
 
+// SetContextValue makes the request's context report val for key. The
+// handler calls it first, before the context is used or shared with
+// another goroutine; a later call replaces the value.
+func (w *responseWriter) SetContextValue(key, val any) {
+	w.st.sctx.key, w.st.sctx.val = key, val
+}
+
+// CancelRequest ends the request's context with cause (what
+// context.Cause reports), as the stream's reset would with
+// context.Canceled.
+func (w *responseWriter) CancelRequest(cause error) { w.st.cancelFn(cause) }
+
 // SetWriteDeadline bounds how long a Write may wait for the client's
 // flow-control window (http.ResponseController reaches it); a zero time
 // removes the bound. A write past the deadline fails with
