@@ -33,6 +33,7 @@ type ClientConn struct {
 	conn        net.Conn // the BatchedConn over the dialed connection
 	br          *bufio.Reader
 	fr          *http2.Framer
+	hr          *headerReader // reads fr, decoding header blocks
 	addr        string
 	idleTimeout time.Duration
 	onChange    func() // capacity may have appeared: the pool looks again
@@ -118,7 +119,7 @@ func NewClientConn(ctx context.Context, conn net.Conn, cfg *ClientConfig) (*Clie
 		initWindow:  initialWindow,
 	}
 	cc.cond.L = &cc.mu
-	cc.fr = newReadFramer(bc, cc.br, maxHeaderBytes)
+	cc.fr, cc.hr = newReadFramer(bc, cc.br, maxHeaderBytes)
 	cc.henc = hpack.NewEncoder(&cc.hbuf)
 	cc.recvAvail.Store(clientConnWindow)
 
@@ -144,7 +145,7 @@ func NewClientConn(ctx context.Context, conn net.Conn, cfg *ClientConfig) (*Clie
 		conn.SetReadDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
-	f, err := cc.fr.ReadFrame()
+	f, err := cc.hr.readFrame()
 	stopped := stop()
 	conn.SetReadDeadline(time.Time{})
 	if err != nil {

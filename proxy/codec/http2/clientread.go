@@ -17,7 +17,7 @@ func (cc *ClientConn) readLoop() {
 	var err error
 	for err == nil {
 		var f http2.Frame
-		f, err = cc.fr.ReadFrame()
+		f, err = cc.hr.readFrame()
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {

@@ -13,7 +13,7 @@ import (
 // GOAWAY and ends it.
 func (sc *serverConn) readLoop() error {
 	for {
-		f, err := sc.fr.ReadFrame()
+		f, err := sc.hr.readFrame()
 		if err == nil {
 			err = sc.processFrame(f)
 		}
@@ -88,8 +88,8 @@ func (sc *serverConn) processFrame(f http2.Frame) error {
 	case *http2.PushPromiseFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol) // clients cannot push
 	case *http2.ContinuationFrame:
-		// The Framer folds CONTINUATION into MetaHeadersFrame and refuses
-		// one out of place; one here is out of place.
+		// readFrame folds CONTINUATION into its HEADERS and the Framer
+		// refuses one out of place; one here is out of place.
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	return nil // unknown frame types are ignored (RFC 9113 4.1)

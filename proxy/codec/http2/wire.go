@@ -4,7 +4,6 @@ import (
 	"io"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // What the server and the client side share: the protocol's limits, the
@@ -30,15 +29,13 @@ const (
 )
 
 // newReadFramer returns a Framer that reads frames of at most
-// maxReadFrame bytes from r and decodes header blocks of at most
-// maxHeaderList bytes; it writes to w (nil when writes go through another
-// Framer).
-func newReadFramer(w io.Writer, r io.Reader, maxHeaderList uint32) *http2.Framer {
+// maxReadFrame bytes from r, and the headerReader that decodes its header
+// blocks of at most maxHeaderList bytes; the Framer writes to w (nil when
+// writes go through another Framer).
+func newReadFramer(w io.Writer, r io.Reader, maxHeaderList uint32) (*http2.Framer, *headerReader) {
 	fr := http2.NewFramer(w, r)
 	fr.SetMaxReadFrameSize(maxReadFrame)
-	fr.ReadMetaHeaders = hpack.NewDecoder(headerTableSize, nil)
-	fr.MaxHeaderListSize = maxHeaderList
-	return fr
+	return fr, newHeaderReader(fr, maxHeaderList)
 }
 
 // writeHeaderBlock writes an encoded header block as a HEADERS frame and
