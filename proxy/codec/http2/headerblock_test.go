@@ -50,6 +50,7 @@ func TestHeaderReaderDecodesBlocksAsXNetDoes(t *testing.T) {
 		wantErr   error // a ConnectionError or StreamError code, nil for none
 		wantTrunc bool
 		wantField string // a regular field "name=value" expected, if any
+		wantPrio  http2.PriorityParam
 	}{
 		{
 			name:      "a request in one frame decodes its pseudo and regular fields",
@@ -60,6 +61,29 @@ func TestHeaderReaderDecodesBlocksAsXNetDoes(t *testing.T) {
 			name:      "a request split over CONTINUATION frames decodes as one block",
 			write:     func(w *wireWriter) { w.headers(1, w.encode(append(getFields, "x-a", strings.Repeat("v", 100))...), 7) },
 			wantField: "x-a=" + strings.Repeat("v", 100),
+		},
+		{
+			name: "a padded HEADERS with priority decodes its block and priority",
+			write: func(w *wireWriter) {
+				w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: w.encode(append(getFields, "x-a", "1")...),
+					EndStream: true, EndHeaders: true, PadLength: 7, Priority: http2.PriorityParam{StreamDep: 3, Exclusive: true, Weight: 9}})
+			},
+			wantField: "x-a=1",
+			wantPrio:  http2.PriorityParam{StreamDep: 3, Exclusive: true, Weight: 9},
+		},
+		{
+			name: "padding longer than the HEADERS payload is a stream error",
+			write: func(w *wireWriter) {
+				w.fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersPadded|http2.FlagHeadersEndHeaders, 1, []byte{9, 0x82})
+			},
+			wantErr: http2.StreamError{StreamID: 1, Code: http2.ErrCodeProtocol},
+		},
+		{
+			name: "HEADERS on stream 0 is a connection error",
+			write: func(w *wireWriter) {
+				w.fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersEndHeaders, 0, []byte{0x82})
+			},
+			wantErr: http2.ConnectionError(http2.ErrCodeProtocol),
 		},
 		{
 			name:    "a pseudo-header after a regular one is a stream error",
@@ -162,6 +186,9 @@ func TestHeaderReaderDecodesBlocksAsXNetDoes(t *testing.T) {
 			}
 			if !mh.StreamEnded() || mh.StreamID != 1 {
 				t.Errorf("stream %d ended %v, want stream 1 ended", mh.StreamID, mh.StreamEnded())
+			}
+			if mh.Priority != tt.wantPrio || mh.HasPriority() != (tt.wantPrio != http2.PriorityParam{}) {
+				t.Errorf("priority %v (flag %v), want %v", mh.Priority, mh.HasPriority(), tt.wantPrio)
 			}
 			if tt.wantField != "" {
 				var got []string

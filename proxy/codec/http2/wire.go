@@ -35,7 +35,7 @@ const (
 func newReadFramer(w io.Writer, r io.Reader, maxHeaderList uint32) (*http2.Framer, *headerReader) {
 	fr := http2.NewFramer(w, r)
 	fr.SetMaxReadFrameSize(maxReadFrame)
-	return fr, newHeaderReader(fr, maxHeaderList)
+	return fr, newHeaderReader(fr, r, maxHeaderList)
 }
 
 // writeHeaderBlock writes an encoded header block as a HEADERS frame and
