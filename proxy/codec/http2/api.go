@@ -3,8 +3,9 @@
 // serves the streams of one downstream connection to an http.Handler; the
 // client side (NewClientConn, ClientConn.RoundTrip, in clientapi.go and
 // client*.go) sends requests as streams of one upstream connection, for
-// the pool in proxy/upstream. What both need lives in wire.go, headers.go
-// and batch.go.
+// the pool in proxy/upstream. What both need lives in wire.go, headers.go,
+// headerblock.go (header blocks decoded into per-connection storage) and
+// batch.go.
 //
 // The server side is built on golang.org/x/net/http2's Framer and hpack, without x/net's
 // server: one reader goroutine per connection decodes each frame and acts
@@ -20,7 +21,7 @@
 // (rapid reset, CVE-2023-44487), with at most four times as many streams
 // queued before the connection is closed with ENHANCE_YOUR_CALM; header
 // blocks are bounded before they are decoded (CONTINUATION flood,
-// CVE-2023-45288, through the Framer); PING and SETTINGS floods and runs
+// CVE-2023-45288, with x/net's bound, in headerblock.go); PING and SETTINGS floods and runs
 // of empty DATA frames close the connection; a peer that stops reading
 // holds back the writers (the connection's buffer is bounded) and a write
 // blocked longer than WriteTimeout closes the connection; the HPACK
