@@ -5,9 +5,11 @@
 package looptest
 
 import (
+	"bufio"
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Serve listens on 127.0.0.1 and runs handle for every connection, each on
@@ -59,4 +61,17 @@ func Serve(tb testing.TB, handle func(c net.Conn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// Dial connects to addr with a deadline of 10 s on every read and write;
+// the connection closes at the end of the test.
+func Dial(tb testing.TB, addr string) (net.Conn, *bufio.Reader) {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
 }

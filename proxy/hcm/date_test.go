@@ -4,12 +4,14 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 func TestResponsesWithoutDateGetOneAndAnUpstreamDateIsKept(t *testing.T) {
 	requireHTTP1(t)
 	h := newHarness(t, baseConfig(t))
-	c, br := h1Dial(t, h.addr)
+	c, br := looptest.Dial(t, h.addr)
 	for _, tc := range []struct {
 		name, path string
 		want       func(string) bool

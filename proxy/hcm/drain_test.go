@@ -21,7 +21,7 @@ type rawH2 struct {
 
 func dialRawH2(t *testing.T, addr string) *rawH2 {
 	t.Helper()
-	c, _ := h1Dial(t, addr)
+	c, _ := looptest.Dial(t, addr)
 	c.Write([]byte(http2.ClientPreface))
 	fr := http2.NewFramer(c, c)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)

@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"github.com/outrider-mesh/outrider/proxy/codec/http1"
 )
 
@@ -30,19 +30,6 @@ func requireHTTP1(t *testing.T) {
 	}
 }
 
-// h1Dial connects to the manager's listener (the HTTP/2 tests' raw
-// connections too); the connection closes with the test.
-func h1Dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return c, bufio.NewReader(c)
-}
-
 func h1Do(t *testing.T, c net.Conn, br *bufio.Reader, raw string) *http.Response {
 	t.Helper()
 	if _, err := io.WriteString(c, raw); err != nil {
@@ -60,7 +47,7 @@ func h1Do(t *testing.T, c net.Conn, br *bufio.Reader, raw string) *http.Response
 func TestHTTP1RequestRunsTheChainAndDrainClosesAfterTheResponse(t *testing.T) {
 	requireHTTP1(t)
 	h := newHarness(t, baseConfig(t))
-	c, br := h1Dial(t, h.addr)
+	c, br := looptest.Dial(t, h.addr)
 	resp := h1Do(t, c, br, "GET /one HTTP/1.1\r\nHost: a\r\n\r\n")
 	if resp.StatusCode != 200 || resp.Header.Get("Server") != "envoy" || resp.Close {
 		t.Fatalf("first response: %d server=%q close=%v", resp.StatusCode, resp.Header.Get("Server"), resp.Close)
@@ -81,7 +68,7 @@ func TestHTTP1RequestRunsTheChainAndDrainClosesAfterTheResponse(t *testing.T) {
 func TestUpgradeThatIsNotConfiguredIsForbidden(t *testing.T) {
 	requireHTTP1(t)
 	h := newHarness(t, baseConfig(t))
-	c, br := h1Dial(t, h.addr)
+	c, br := looptest.Dial(t, h.addr)
 	resp := h1Do(t, c, br, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("status %d, want 403", resp.StatusCode)
@@ -93,7 +80,7 @@ func TestOversizedHeadersGet431(t *testing.T) {
 	pb := baseConfig(t)
 	pb.MaxRequestHeadersKb = wrapU32(1)
 	h := newHarness(t, pb)
-	c, br := h1Dial(t, h.addr)
+	c, br := looptest.Dial(t, h.addr)
 	resp := h1Do(t, c, br, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: "+strings.Repeat("x", 2048)+"\r\n\r\n")
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("status %d, want 431", resp.StatusCode)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/outrider-mesh/outrider/internal/looptest"
 	"github.com/outrider-mesh/outrider/proxy/stats"
 )
 
@@ -119,7 +120,7 @@ func TestBadHTTP1InputIsRejectedLoggedAndCounted(t *testing.T) {
 			s, addr := startProxy(t, cfg)
 
 			good := keepServing(t, addr)
-			c, br := dialRaw(t, addr)
+			c, br := looptest.Dial(t, addr)
 			io.WriteString(c, tt.send)
 			status, err := br.ReadString('\n')
 			if err != nil {
@@ -259,7 +260,7 @@ func TestHTTP2RapidResetThroughTheProxyStaysBounded(t *testing.T) {
 
 	// The flood: HEADERS then RST_STREAM at once, stream after stream,
 	// on one prior-knowledge h2c connection.
-	c, _ := dialRaw(t, addr)
+	c, _ := looptest.Dial(t, addr)
 	io.WriteString(c, http2.ClientPreface)
 	fr := http2.NewFramer(c, c)
 	fr.WriteSettings()

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // A request body whose chunked framing breaks after the proxy has started
@@ -23,7 +25,7 @@ func TestBadChunkFramingMidBodyIsA400WithDPE(t *testing.T) {
 		staticCluster("backend", "", be)))
 	s, addr := startProxy(t, cfg)
 
-	c, br := dialRaw(t, addr)
+	c, br := looptest.Dial(t, addr)
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -70,7 +72,7 @@ func TestBadChunkFramingAfterTheResponseStartedResetsTheStream(t *testing.T) {
 		staticCluster("backend", "", be)))
 	s, addr := startProxy(t, cfg)
 
-	c, br := dialRaw(t, addr)
+	c, br := looptest.Dial(t, addr)
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {

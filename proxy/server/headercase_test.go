@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // preserveCaseFormat is header_key_format with the preserve_case
@@ -72,7 +74,7 @@ func TestHeaderCaseIsPreservedBothWaysWhenListenerAndClusterAskForIt(t *testing.
 			}
 			_, addr := startProxy(t, cfg)
 
-			c, br := dialRaw(t, addr)
+			c, br := looptest.Dial(t, addr)
 			io.WriteString(c, request)
 			up := receive(t, heads)
 			down, err := readHead(br)

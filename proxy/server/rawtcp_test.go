@@ -43,19 +43,6 @@ func readHead(br *bufio.Reader) (string, error) {
 	}
 }
 
-// dialRaw opens a TCP connection to the proxy, closed at the end of the
-// test, with a deadline that bounds every read and write.
-func dialRaw(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return c, bufio.NewReader(c)
-}
-
 // logFormat is the access log format of these tests.
 const logFormat = `%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n`
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // Route configuration fields, each through the assembled proxy.
@@ -203,7 +205,7 @@ func TestRouteUpgradeConfigsOverrideTheConnectionManagers(t *testing.T) {
 			}
 			s, addr := startProxy(t, cfg)
 
-			c, br := dialRaw(t, addr)
+			c, br := looptest.Dial(t, addr)
 			io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {

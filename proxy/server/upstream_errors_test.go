@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/outrider-mesh/outrider/internal/looptest"
 )
 
 // These tests play a misbehaving HTTP/1.1 upstream on raw TCP and check
@@ -193,7 +195,7 @@ func TestAClientLeavingBeforeTheAnswerIsADownstreamDisconnect(t *testing.T) {
                 route: {cluster: backend}`, staticCluster("backend", "", be)))
 	s, addr := startProxy(t, cfg)
 
-	c, _ := dialRaw(t, addr)
+	c, _ := looptest.Dial(t, addr)
 	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	waitFor(t, func() bool { return gauge(s, "cluster.backend.upstream_rq_active") == 1 })
 	c.Close()
@@ -227,7 +229,7 @@ func TestAClientLeavingMidBodyIsADownstreamDisconnectNeverRetried(t *testing.T) 
 		staticCluster("backend", "", be)))
 	s, addr := startProxy(t, cfg)
 
-	c, _ := dialRaw(t, addr)
+	c, _ := looptest.Dial(t, addr)
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
 	waitFor(t, func() bool { return conns.Load() == 1 })
 	c.Close()
