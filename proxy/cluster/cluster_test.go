@@ -462,29 +462,13 @@ func TestTranslationAcceptsTheSupportedSubset(t *testing.T) {
 				t.Errorf("http options %+v", s.http)
 			}
 		}},
-		{name: "preserve_case on HTTP/1.1", extra: `typed_extension_protocol_options:
-    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-      explicit_http_config:
-        http_protocol_options:
-          header_key_format:
-            stateful_formatter:
-              name: preserve_case
-              typed_config: {"@type": type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig}`,
+		{name: "preserve_case on HTTP/1.1", extra: preserveCaseUnder("explicit_http_config"),
 			check: func(t *testing.T, s *settings) {
 				if !s.http.PreserveCase || s.http.Protocol != 1 {
 					t.Errorf("http options %+v, want HTTP/1.1 preserving case", s.http)
 				}
 			}},
-		{name: "preserve_case under auto_config, for when ALPN chooses HTTP/1.1", extra: `typed_extension_protocol_options:
-    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-      auto_config:
-        http_protocol_options:
-          header_key_format:
-            stateful_formatter:
-              name: preserve_case
-              typed_config: {"@type": type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig}`,
+		{name: "preserve_case under auto_config, for when ALPN chooses HTTP/1.1", extra: preserveCaseUnder("auto_config"),
 			check: func(t *testing.T, s *settings) {
 				if !s.http.PreserveCase || s.http.Protocol != upstream.Auto {
 					t.Errorf("http options %+v, want auto preserving case", s.http)
@@ -512,4 +496,19 @@ func TestTranslationAcceptsTheSupportedSubset(t *testing.T) {
 			tt.check(t, s)
 		})
 	}
+}
+
+// preserveCaseUnder is a cluster's HttpProtocolOptions asking for the
+// preserve_case header formatter under protocol selection sel
+// (explicit_http_config or auto_config).
+func preserveCaseUnder(sel string) string {
+	return `typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      ` + sel + `:
+        http_protocol_options:
+          header_key_format:
+            stateful_formatter:
+              name: preserve_case
+              typed_config: {"@type": type.googleapis.com/envoy.extensions.http.header_formatters.preserve_case.v3.PreserveCaseFormatterConfig}`
 }
