@@ -293,9 +293,14 @@ func (cc *ClientConn) write(fn func(fr *http2.Framer) error) error {
 	err := fn(cc.fr)
 	cc.wmu.Unlock()
 	if err != nil {
-		cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
+		cc.close(cc.connErr(err))
 	}
 	return err
+}
+
+// connErr names the connection in a write error that broke it.
+func (cc *ClientConn) connErr(err error) error {
+	return fmt.Errorf("http2: connection to %s: %w", cc.addr, err)
 }
 
 func (cc *ClientConn) writeRST(id uint32, code http2.ErrCode) {
@@ -303,7 +308,7 @@ func (cc *ClientConn) writeRST(id uint32, code http2.ErrCode) {
 	err := cc.fr.WriteRSTStream(id, code)
 	cc.wmu.Unlock()
 	if err != nil {
-		go cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
+		go cc.close(cc.connErr(err))
 	}
 }
 
@@ -322,7 +327,7 @@ func (cc *ClientConn) consumed(n int) {
 	err := cc.fr.WriteWindowUpdate(0, uint32(u))
 	cc.wmu.Unlock()
 	if err != nil {
-		go cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
+		go cc.close(cc.connErr(err))
 	}
 }
 

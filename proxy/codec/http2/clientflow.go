@@ -90,7 +90,7 @@ func (s *clientStream) sendData(data []byte, endStream bool) error {
 		}
 		cc.wmu.Unlock()
 		if err != nil {
-			cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
+			cc.close(cc.connErr(err))
 			return err
 		}
 		if len(data) == 0 {
@@ -146,6 +146,6 @@ func (s *clientStream) sendTrailers() {
 	err := writeHeaderBlock(cc.fr, s.id, cc.hbuf.Bytes(), true, int(maxFrame))
 	cc.wmu.Unlock()
 	if err != nil {
-		cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
+		cc.close(cc.connErr(err))
 	}
 }

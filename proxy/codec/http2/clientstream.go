@@ -94,7 +94,7 @@ func (cc *ClientConn) RoundTrip(req *http.Request) (*http.Response, error) {
 	err := writeHeaderBlock(cc.fr, s.id, cc.hbuf.Bytes(), s.body == nil, int(maxFrame))
 	cc.wmu.Unlock()
 	if err != nil {
-		cc.close(fmt.Errorf("http2: connection to %s: %w", cc.addr, err))
+		cc.close(cc.connErr(err))
 	}
 	// AfterFunc instead of a goroutine watching ctx; not ctx.Done(),
 	// which would make the context allocate its channel.
