@@ -116,20 +116,20 @@ func (cc *ClientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	w := &cc.sendWindow
+	var s *clientStream // nil for the connection's window
 	if f.StreamID != 0 {
-		s := cc.streams[f.StreamID]
-		if s == nil {
+		if s = cc.streams[f.StreamID]; s == nil {
 			return nil
 		}
 		w = &s.sendWindow
 	}
 	if int64(*w)+int64(f.Increment) > maxWindow {
-		if f.StreamID != 0 {
-			s := cc.streams[f.StreamID]
-			go s.end(http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}, resetAlways, http2.ErrCodeFlowControl)
-			return nil
+		if s == nil {
+			return http2.ConnectionError(http2.ErrCodeFlowControl)
 		}
-		return http2.ConnectionError(http2.ErrCodeFlowControl)
+		// On its own goroutine: end takes cc.mu, held here.
+		go s.end(http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}, resetAlways, http2.ErrCodeFlowControl)
+		return nil
 	}
 	*w += int32(f.Increment)
 	cc.cond.Broadcast()
