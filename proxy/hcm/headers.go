@@ -81,17 +81,14 @@ func (cm *ConnectionManager) prepare(r *http.Request, info *streaminfo.Info) int
 		h["X-Forwarded-Proto"] = scheme
 	}
 
+	info.RequestID = firstValue(h, "X-Request-Id")
 	if cm.s.generateRequestID {
 		edge := cm.s.useRemoteAddress && !internal
-		id := firstValue(h, "X-Request-Id")
-		if id == "" || (edge && !cm.s.preserveExtID) {
+		if info.RequestID == "" || (edge && !cm.s.preserveExtID) {
 			v := newUUIDValue()
 			h["X-Request-Id"] = v
-			id = v[0]
+			info.RequestID = v[0]
 		}
-		info.RequestID = id
-	} else {
-		info.RequestID = firstValue(h, "X-Request-Id")
 	}
 	return 0
 }
