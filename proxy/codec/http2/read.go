@@ -293,6 +293,14 @@ func (sc *serverConn) creditConnLocked(n int64) uint32 {
 	return uint32(inc)
 }
 
+// dropDataLocked credits the connection with n bytes of a DATA frame no
+// stream takes, releases sc.mu and returns what is due to the peer.
+func (sc *serverConn) dropDataLocked(n int64) {
+	connInc := sc.creditConnLocked(n)
+	sc.mu.Unlock()
+	sc.sendWindowUpdates(connInc, 0, 0)
+}
+
 func (sc *serverConn) processData(f *http2.DataFrame) error {
 	id := f.StreamID
 	data := f.Data()
@@ -313,9 +321,7 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	if st == nil || st.remoteDone {
 		idle := sc.idleLocked(id)
 		ours := st == nil && sc.wasReset(id)
-		connInc := sc.creditConnLocked(n)
-		sc.mu.Unlock()
-		sc.sendWindowUpdates(connInc, 0, 0)
+		sc.dropDataLocked(n)
 		if idle {
 			return http2.ConnectionError(http2.ErrCodeProtocol)
 		}
@@ -325,9 +331,7 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 	}
 	if st.recvWindow < n {
-		connInc := sc.creditConnLocked(n)
-		sc.mu.Unlock()
-		sc.sendWindowUpdates(connInc, 0, 0)
+		sc.dropDataLocked(n)
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeFlowControl}
 	}
 	st.recvWindow -= n
@@ -336,9 +340,7 @@ func (sc *serverConn) processData(f *http2.DataFrame) error {
 	var streamInc uint32
 	if len(data) > 0 {
 		if st.declLen >= 0 && st.gotLen+int64(len(data)) > st.declLen {
-			connInc := sc.creditConnLocked(n)
-			sc.mu.Unlock()
-			sc.sendWindowUpdates(connInc, 0, 0)
+			sc.dropDataLocked(n)
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 		}
 		st.gotLen += int64(len(data))
