@@ -200,7 +200,7 @@ func (cc *ClientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		if len(f.PseudoFields()) > 0 {
 			return protoErr("pseudo-header in trailers")
 		}
-		s.onTrailers(cc.header(f.RegularFields(), nil))
+		s.onTrailers(cc.header(f.RegularFields()))
 		return nil
 	}
 	status := f.PseudoValue("status")
@@ -222,7 +222,8 @@ func (cc *ClientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 		ContentLength: -1,
 		Request:       s.req,
 	}
-	resp.Header = cc.header(f.RegularFields(), resp)
+	resp.Header = cc.header(f.RegularFields())
+	declareTrailers(resp)
 	if cl := resp.Header["Content-Length"]; len(cl) == 1 {
 		if n, err := strconv.ParseUint(cl[0], 10, 63); err == nil {
 			resp.ContentLength = int64(n)
@@ -237,23 +238,12 @@ func (cc *ClientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	return nil
 }
 
-// header builds a header map from fields; with resp it also declares the
-// trailers its Trailer field names, as x/net's client does.
-func (cc *ClientConn) header(fields []hpack.HeaderField, resp *http.Response) http.Header {
+// header builds a header map from fields.
+func (cc *ClientConn) header(fields []hpack.HeaderField) http.Header {
 	h := make(http.Header, len(fields))
 	vals := make([]string, len(fields)) // one backing array for the values
 	for _, hf := range fields {
 		k := cc.canon.get(hf.Name)
-		if resp != nil && k == "Trailer" {
-			if resp.Trailer == nil {
-				resp.Trailer = make(http.Header)
-			}
-			for _, t := range strings.Split(hf.Value, ",") {
-				if t = strings.TrimSpace(t); t != "" {
-					resp.Trailer[http.CanonicalHeaderKey(t)] = nil
-				}
-			}
-		}
 		if vv, ok := h[k]; ok {
 			h[k] = append(vv, hf.Value) // a repeated name: rare, copied
 			continue
@@ -263,6 +253,23 @@ func (cc *ClientConn) header(fields []hpack.HeaderField, resp *http.Response) ht
 		vals = vals[1:]
 	}
 	return h
+}
+
+// declareTrailers declares the trailers resp's Trailer field names, as
+// x/net's client does.
+func declareTrailers(resp *http.Response) {
+	vv := resp.Header["Trailer"]
+	if vv == nil {
+		return
+	}
+	resp.Trailer = make(http.Header)
+	for _, v := range vv {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				resp.Trailer[http.CanonicalHeaderKey(t)] = nil
+			}
+		}
+	}
 }
 
 var statusLines [600]string
