@@ -118,6 +118,9 @@ func (st *stream) buildRequest(f *http2.MetaHeadersFrame) error {
 	header := make(http.Header, len(regular))
 	values := make([]string, len(regular))
 	for _, hf := range regular {
+		if isConnectionHeader(hf.Name) {
+			return malformed // RFC 9113 8.2.2
+		}
 		key := canonicalKey(hf.Name)
 		if vv := header[key]; vv != nil {
 			header[key] = append(vv, hf.Value)
@@ -127,7 +130,7 @@ func (st *stream) buildRequest(f *http2.MetaHeadersFrame) error {
 		header[key] = values[:1:1]
 		values = values[1:]
 	}
-	if badConnectionHeaders(header) {
+	if te, ok := header["Te"]; ok && (len(te) > 1 || te[0] != "trailers") {
 		return malformed // RFC 9113 8.2.2
 	}
 	if host := header["Host"]; len(host) == 1 {
@@ -188,7 +191,6 @@ func (st *stream) buildRequest(f *http2.MetaHeadersFrame) error {
 	}
 	r.URL = &st.url
 
-	st.declLen = -1
 	if cl := header["Content-Length"]; len(cl) > 0 {
 		n, err := strconv.ParseUint(cl[0], 10, 63)
 		if err != nil {
@@ -261,20 +263,6 @@ func validMethod(m string) bool {
 		}
 	}
 	return m != ""
-}
-
-// badConnectionHeaders reports the connection-specific fields HTTP/2
-// forbids in a request (RFC 9113 8.2.2).
-func badConnectionHeaders(h http.Header) bool {
-	for _, k := range [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade"} {
-		if _, ok := h[k]; ok {
-			return true
-		}
-	}
-	if te, ok := h["Te"]; ok && (len(te) > 1 || te[0] != "trailers") {
-		return true
-	}
-	return false
 }
 
 // trailersLocked takes a HEADERS frame on an open stream: its trailers.
