@@ -33,11 +33,9 @@ type stream struct {
 	done     bool       // the handler returned
 	timedOut *failure.Error
 	// cancel ends the request's context with a cause: the context the
-	// manager derived, or (cancel nil) the HTTP/1 codec's own, through
-	// h1w.
+	// manager derived, or (cancel nil) the codec's own, through codecW.
 	cancel   context.CancelCauseFunc
-	h1w      http.ResponseWriter
-	h2w      streamContextWriter // the HTTP/2 codec's writer, when it carries the context
+	codecW   requestCanceler // the codec's writer, when its context carries the Info
 	idle     *time.Timer
 	whole    *time.Timer
 	reusable bool    // no timer callback can still be running
@@ -115,19 +113,20 @@ func (cm *ConnectionManager) serve(st *stream, w http.ResponseWriter, r *http.Re
 		info.DownstreamTLS = c.TLS
 	}
 
-	if hc != nil && streaminfo.From(r.Context()) == info {
+	h1w, isH1 := w.(requestCanceler)
+	if hc != nil && isH1 && streaminfo.From(r.Context()) == info {
 		// The connection's context carries this stream's Info already
 		// (h1Conn), and the codec cancels the request with a cause: no
 		// context or request copy of our own.
-		st.cancel, st.h1w, st.h2w = nil, w, nil
+		st.cancel, st.codecW = nil, h1w
 	} else if sw, ok := w.(streamContextWriter); ok {
 		// The HTTP/2 codec's context carries the Info and cancels with a
 		// cause: no context or request copy of our own either.
 		streaminfo.Attach(sw.SetContextValue, info)
-		st.cancel, st.h1w, st.h2w = nil, nil, sw
+		st.cancel, st.codecW = nil, sw
 	} else {
 		ctx, cancel := context.WithCancelCause(streaminfo.With(r.Context(), info))
-		st.cancel, st.h1w, st.h2w = cancel, nil, nil
+		st.cancel, st.codecW = cancel, nil
 		r = r.WithContext(ctx)
 	}
 	st.rw.reset(w)
@@ -302,21 +301,22 @@ func (st *stream) timedOutWhileWriting() {
 
 // cancelWith ends the request's context with cause.
 func (st *stream) cancelWith(cause error) {
-	switch {
-	case st.cancel != nil:
+	if st.cancel != nil {
 		st.cancel(cause)
-	case st.h2w != nil:
-		st.h2w.CancelRequest(cause)
-	default:
-		http1.CancelRequest(st.h1w, cause)
+		return
 	}
+	st.codecW.CancelRequest(cause)
 }
 
+// requestCanceler is a codec's ResponseWriter that ends its request's
+// context with a cause (both codecs' writers).
+type requestCanceler interface{ CancelRequest(cause error) }
+
 // streamContextWriter is the HTTP/2 codec's ResponseWriter: the request's
-// context takes the stream's Info and cancels with a cause.
+// context takes the stream's Info too.
 type streamContextWriter interface {
 	SetContextValue(key, val any)
-	CancelRequest(cause error)
+	requestCanceler
 }
 
 // touch restarts the stream idle timer on activity.

@@ -15,3 +15,8 @@ func CancelRequest(w http.ResponseWriter, cause error) bool {
 	}
 	return ok
 }
+
+// CancelRequest is CancelRequest(w, cause) for the writer itself, as the
+// HTTP/2 codec's writer has it: a caller holds either codec's writer as
+// one interface.
+func (w *response) CancelRequest(cause error) { w.cancel(cause) }
