@@ -303,13 +303,19 @@ func (cc *ClientConn) connErr(err error) error {
 	return fmt.Errorf("http2: connection to %s: %w", cc.addr, err)
 }
 
-func (cc *ClientConn) writeRST(id uint32, code http2.ErrCode) {
+// writeDetached is write for RST_STREAM and the connection's
+// WINDOW_UPDATE: a write error closes the connection on another goroutine.
+func (cc *ClientConn) writeDetached(fn func(fr *http2.Framer) error) {
 	cc.wmu.Lock()
-	err := cc.fr.WriteRSTStream(id, code)
+	err := fn(cc.fr)
 	cc.wmu.Unlock()
 	if err != nil {
 		go cc.close(cc.connErr(err))
 	}
+}
+
+func (cc *ClientConn) writeRST(id uint32, code http2.ErrCode) {
+	cc.writeDetached(func(fr *http2.Framer) error { return fr.WriteRSTStream(id, code) })
 }
 
 // consumed returns n bytes of connection window once half of it was
@@ -323,12 +329,7 @@ func (cc *ClientConn) consumed(n int) {
 		return
 	}
 	cc.recvAvail.Add(u) // before the server can act on the update
-	cc.wmu.Lock()
-	err := cc.fr.WriteWindowUpdate(0, uint32(u))
-	cc.wmu.Unlock()
-	if err != nil {
-		go cc.close(cc.connErr(err))
-	}
+	cc.writeDetached(func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, uint32(u)) })
 }
 
 // stream returns the open stream id, or nil.
