@@ -55,9 +55,7 @@ func newHeaderReader(fr *http2.Framer, r io.Reader, maxHeaderList uint32) *heade
 		hr.maxList = 16 << 20 // x/net's default when none is set
 	}
 	hr.dec = hpack.NewDecoder(headerTableSize, hr.emit)
-	if n := int(hr.maxList); n > 0 {
-		hr.dec.SetMaxStringLength(n)
-	}
+	hr.dec.SetMaxStringLength(int(hr.maxList))
 	return hr
 }
 
@@ -222,12 +220,11 @@ var (
 // validWireName reports whether name is a token in lower case, as HTTP/2
 // field names must be.
 func validWireName(name string) bool {
-	if name == "" {
+	if !httpguts.ValidHeaderFieldName(name) {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 0x80 || !httpguts.IsTokenRune(rune(c)) || ('A' <= c && c <= 'Z') {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
 			return false
 		}
 	}

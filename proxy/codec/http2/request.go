@@ -110,7 +110,7 @@ func (st *stream) buildRequest(f *http2.MetaHeadersFrame) error {
 	case method == "" || path == "" || (scheme != "http" && scheme != "https"):
 		return malformed
 	}
-	if !validMethod(method) {
+	if !httpguts.ValidHeaderFieldName(method) { // a method is a token, as a field name is
 		return malformed
 	}
 
@@ -254,15 +254,6 @@ func parsePath(u *url.URL, path string) bool {
 		return false
 	}
 	return true
-}
-
-func validMethod(m string) bool {
-	for i := 0; i < len(m); i++ {
-		if !httpguts.IsTokenRune(rune(m[i])) {
-			return false
-		}
-	}
-	return m != ""
 }
 
 // trailersLocked takes a HEADERS frame on an open stream: its trailers.
