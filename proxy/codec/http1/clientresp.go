@@ -40,7 +40,6 @@ func (ex *exchange) readResponse() (*http.Response, error) {
 			h = nil
 		}
 		clear(h)
-		ex.sharedHeader = h != nil
 		resp, hc, err := readResponseHead(&ex.resp, h, ex.br, hp, ex.req, n == 0)
 		if err != nil {
 			putReader(ex.br)
@@ -49,7 +48,7 @@ func (ex *exchange) readResponse() (*http.Response, error) {
 		}
 		code := resp.StatusCode
 		if code >= 200 || code == http.StatusSwitchingProtocols {
-			return ex.setBody(resp, hc)
+			return ex.setBody(resp, hc, h != nil)
 		}
 		if n == max1xx {
 			putReader(ex.br)
@@ -150,7 +149,8 @@ func closedByPeer(err error) bool {
 }
 
 // setBody decides the response framing and attaches the streaming body.
-func (ex *exchange) setBody(resp *http.Response, hc HeaderCase) (*http.Response, error) {
+// sharedHeader: resp.Header is the connection's reused map.
+func (ex *exchange) setBody(resp *http.Response, hc HeaderCase, sharedHeader bool) (*http.Response, error) {
 	req := ex.req
 	h := resp.Header
 	http10 := resp.ProtoMinor == 0
@@ -179,7 +179,7 @@ func (ex *exchange) setBody(resp *http.Response, hc HeaderCase) (*http.Response,
 			return nil, err
 		}
 	}
-	if f.kind == bodyNone && !b.upgrade && ex.sharedHeader {
+	if f.kind == bodyNone && !b.upgrade && sharedHeader {
 		// The exchange ends now, before the caller has seen the header:
 		// the connection's next response must not clear it.
 		resp.Header = maps.Clone(h)

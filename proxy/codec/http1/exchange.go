@@ -13,17 +13,15 @@ import (
 // connection is released: once both the request body is written and the
 // response read, or at once when either fails.
 type exchange struct {
-	cc   *ClientConn
-	req  *http.Request
-	br   *bufio.Reader
-	body *responseBody // rb once the final response arrived
-	rb   responseBody
-	resp http.Response // the response returned, allocated with the exchange
-	// sharedHeader: resp.Header is the connection's reused map.
-	sharedHeader bool
-	stop         func() bool // stops the context watcher
-	watched      *response   // the server request whose context is watched instead
-	writeDone    chan struct{}
+	cc        *ClientConn
+	req       *http.Request
+	br        *bufio.Reader
+	body      *responseBody // rb once the final response arrived
+	rb        responseBody
+	resp      http.Response // the response returned, allocated with the exchange
+	stop      func() bool   // stops the context watcher
+	watched   *response     // the server request whose context is watched instead
+	writeDone chan struct{}
 
 	mu       sync.Mutex
 	open     uint8 // parts still running
