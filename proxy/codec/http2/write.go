@@ -172,11 +172,7 @@ func (w *responseWriter) finish() {
 		sc.wmu.Lock()
 		err := sc.liveLocked(st)
 		if err == nil {
-			if n := w.encodeTrailers(); n > 0 {
-				err = sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), true)
-			} else {
-				err = sc.noteWriteErr(sc.wfr.WriteData(st.id, true, nil))
-			}
+			err = w.writeEndLocked()
 		}
 		sc.unlockW()
 		if err != nil {
@@ -249,13 +245,8 @@ func (w *responseWriter) writeHeaders(code int, end bool) {
 	if end && w.hasTrailers() {
 		// The trailers follow the head in a HEADERS of their own; they
 		// are encoded after it, as the peer will decode them.
-		err := sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), false)
-		if err == nil {
-			if w.encodeTrailers() > 0 {
-				sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), true)
-			} else {
-				sc.noteWriteErr(sc.wfr.WriteData(st.id, true, nil))
-			}
+		if sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), false) == nil {
+			w.writeEndLocked()
 		}
 	} else {
 		sc.writeBlockLocked(st.id, sc.hbuf.Bytes(), end)
@@ -288,6 +279,17 @@ func (w *responseWriter) isTrailer(k string) bool {
 		}
 	}
 	return false
+}
+
+// writeEndLocked ends a response whose head was written: with its
+// trailers, or an empty DATA with END_STREAM when it has none; wmu is
+// held.
+func (w *responseWriter) writeEndLocked() error {
+	sc, id := w.st.sc, w.st.id
+	if w.encodeTrailers() > 0 {
+		return sc.writeBlockLocked(id, sc.hbuf.Bytes(), true)
+	}
+	return sc.noteWriteErr(sc.wfr.WriteData(id, true, nil))
 }
 
 // encodeTrailers encodes the trailers into sc.hbuf (reset first) and
