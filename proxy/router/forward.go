@@ -50,8 +50,7 @@ type exchange struct {
 	ctx      context.Context
 	canceler requestCanceler
 	cancelFn context.CancelCauseFunc // of a derived ctx, when there is no canceler
-	timer    *routeTimer             // route timeout, armed at the end of the request body
-	armed    sync.Once
+	timer    *routeTimer             // route timeout, armed at the end of the request body (requestReceived)
 	idle     *time.Timer
 	done     atomic.Bool // the exchange has finished; late timers do nothing
 	// url and out are the first try's upstream URL and request (later
@@ -233,10 +232,9 @@ func (x *exchange) prepareBody() {
 }
 
 func (x *exchange) armTimeout() {
-	if x.timeout <= 0 {
-		return
+	if x.timeout > 0 {
+		x.timer = startRouteTimer(x)
 	}
-	x.armed.Do(func() { x.timer = startRouteTimer(x) })
 }
 
 // routeTimer is a route timeout's timer, pooled so that a request neither

@@ -50,8 +50,11 @@ func (x *exchange) stopPerTry(pt *perTryTimer) bool {
 // requestReceived notes that the whole downstream request has been
 // received: the route timeout starts, and so does the per-try timeout of
 // the try in flight. x.bodyMu is held, or the exchange has not started
-// its first try.
+// its first try. A body read again after its end changes nothing.
 func (x *exchange) requestReceived() {
+	if x.received {
+		return
+	}
 	x.received = true
 	x.armTimeout()
 	if pt := x.pendingTry; pt != nil {
