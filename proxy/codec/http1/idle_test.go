@@ -27,7 +27,7 @@ func TestTheIdleTimerClosesOnlyAConnectionThatWaitedForTheWholeTimeout(t *testin
 			defer peer.Close()
 			sc := &serverConn{conn: c, idleTimeout: time.Hour}
 			sc.idleTimer.t = time.AfterFunc(time.Hour, sc.idleFired)
-			defer sc.stopIdleTimer()
+			defer sc.stopTimers()
 			sc.idle = tt.idle
 			sc.idleTimer.since = monotime() - int64(tt.waited)
 			sc.idleTimer.armed = true

@@ -126,7 +126,7 @@ func serveConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.Hand
 	stop := context.AfterFunc(ctx, sc.shutdown)
 	defer stop()
 	err = sc.serve()
-	sc.stopIdleTimer()
+	sc.stopTimers()
 	if sc.hijacked {
 		return nil // the hijacker owns conn and br now
 	}
@@ -209,9 +209,9 @@ func (sc *serverConn) idleFired() {
 	sc.conn.SetReadDeadline(aLongTimeAgo)
 }
 
-// stopIdleTimer stops the idle and watch timers when the connection ends,
+// stopTimers stops the idle and watch timers when the connection ends,
 // so that they do not keep the connection until they fire.
-func (sc *serverConn) stopIdleTimer() {
+func (sc *serverConn) stopTimers() {
 	sc.mu.Lock()
 	sc.idleTimer.stop()
 	sc.mu.Unlock()
