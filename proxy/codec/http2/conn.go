@@ -70,8 +70,7 @@ type serverConn struct {
 
 	// reader
 	br           *bufio.Reader
-	fr           *http2.Framer
-	hr           *headerReader // reads fr, decoding header blocks
+	hr           *headerReader // reads frames, decoding header blocks
 	sawSettings  bool
 	emptyFrames  int
 	ctrlCount    int
@@ -164,7 +163,7 @@ func newServerConn(ctx context.Context, conn net.Conn, br *bufio.Reader, h http.
 	sc.recvWindow = int64(sc.connWindow)
 
 	sc.br = br
-	sc.fr, sc.hr = newReadFramer(nil, br, sc.maxHeaderLen)
+	_, sc.hr = newReadFramer(nil, br, sc.maxHeaderLen)
 	sc.wfr = http2.NewFramer(conn, nil)
 	sc.enc = hpack.NewEncoder(&sc.hbuf)
 	sc.ctrl.fr = http2.NewFramer(&sc.ctrl.buf, nil)
