@@ -170,7 +170,7 @@ func NewClientConn(ctx context.Context, conn net.Conn, cfg *ClientConfig) (*Clie
 func (cc *ClientConn) Reserve() bool {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if cc.closed || cc.closing || cc.goAway || cc.doNotReuse {
+	if cc.closed || cc.retiredLocked() {
 		return false
 	}
 	if uint32(len(cc.streams)+cc.reserved) >= cc.maxStreams {
@@ -191,7 +191,7 @@ func (cc *ClientConn) Gone() bool {
 	if cc.closed {
 		return true
 	}
-	return (cc.closing || cc.goAway || cc.doNotReuse) && len(cc.streams) == 0 && cc.reserved == 0
+	return cc.retiredLocked() && len(cc.streams) == 0 && cc.reserved == 0
 }
 
 // SetDoNotReuse retires the connection once its streams are done.
@@ -214,13 +214,19 @@ func (cc *ClientConn) Shutdown() {
 
 var errClientClosed = errors.New("connection closed by the proxy")
 
+// retiredLocked reports whether the connection takes no new streams but
+// lets its open ones finish: it is draining, got GOAWAY or was retired.
+func (cc *ClientConn) retiredLocked() bool {
+	return cc.closing || cc.goAway || cc.doNotReuse
+}
+
 // idleLocked notes that a stream or a reservation ended and reports
 // whether the connection should close now (it was retired and is idle).
 func (cc *ClientConn) idleLocked() bool {
 	if cc.closed || len(cc.streams) > 0 || cc.reserved > 0 {
 		return false
 	}
-	if cc.closing || cc.goAway || cc.doNotReuse {
+	if cc.retiredLocked() {
 		cc.closed = true
 		return true
 	}
