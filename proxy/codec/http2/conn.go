@@ -61,7 +61,7 @@ type serverConn struct {
 	errLog  func(format string, args ...any)
 
 	maxStreams   uint32
-	streamWindow int32
+	streamWindow int32 // each stream's receive window, advertised in SETTINGS
 	connWindow   int32
 	maxHeaderLen uint32
 	idleTimeout  time.Duration
@@ -69,13 +69,12 @@ type serverConn struct {
 	draining     func() bool
 
 	// reader
-	br           *bufio.Reader
-	hr           *headerReader // reads frames, decoding header blocks
-	sawSettings  bool
-	emptyFrames  int
-	ctrlCount    int
-	ctrlStart    time.Time
-	streamWinAdv int32 // the stream window the peer was told
+	br          *bufio.Reader
+	hr          *headerReader // reads frames, decoding header blocks
+	sawSettings bool
+	emptyFrames int
+	ctrlCount   int
+	ctrlStart   time.Time
 
 	wmu       sync.Mutex
 	wfr       *http2.Framer // writes into conn
@@ -208,7 +207,6 @@ func (sc *serverConn) writePreface() error {
 		{ID: http2.SettingMaxHeaderListSize, Val: sc.maxHeaderLen},
 		{ID: http2.SettingInitialWindowSize, Val: uint32(sc.streamWindow)},
 	}
-	sc.streamWinAdv = sc.streamWindow
 	sc.wmu.Lock()
 	defer sc.unlockW()
 	sc.pushDeadline()

@@ -58,7 +58,7 @@ func newStream(sc *serverConn, id uint32) *stream {
 	sc.mu.Lock()
 	st.sendWindow = int64(sc.peerWindow)
 	sc.mu.Unlock()
-	st.recvWindow = int64(sc.streamWinAdv)
+	st.recvWindow = int64(sc.streamWindow)
 	return st
 }
 
@@ -128,7 +128,7 @@ func (st *stream) creditLocked(n int64) uint32 {
 	if st.remoteDone || st.ended {
 		return 0
 	}
-	inc := st.recvUnsent.add(n, int64(st.sc.streamWinAdv))
+	inc := st.recvUnsent.add(n, int64(st.sc.streamWindow))
 	st.recvWindow += inc
 	return uint32(inc)
 }
