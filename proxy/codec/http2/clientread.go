@@ -240,19 +240,7 @@ func (cc *ClientConn) onHeaders(f *http2.MetaHeadersFrame) error {
 
 // header builds a header map from fields.
 func (cc *ClientConn) header(fields []hpack.HeaderField) http.Header {
-	h := make(http.Header, len(fields))
-	vals := make([]string, len(fields)) // one backing array for the values
-	for _, hf := range fields {
-		k := cc.canon.get(hf.Name)
-		if vv, ok := h[k]; ok {
-			h[k] = append(vv, hf.Value) // a repeated name: rare, copied
-			continue
-		}
-		vals[0] = hf.Value
-		h[k] = vals[:1:1]
-		vals = vals[1:]
-	}
-	return h
+	return headerOf(fields, cc.canon.get)
 }
 
 // declareTrailers declares the trailers resp's Trailer field names, as

@@ -3,6 +3,8 @@ package http2
 import (
 	"net/http"
 	"strings"
+
+	"golang.org/x/net/http2/hpack"
 )
 
 // commonHeaders are the header names that need no allocation to convert
@@ -80,4 +82,23 @@ func lowerKey(k string) string {
 		}
 	}
 	return k
+}
+
+// headerOf builds the header map of a block's regular fields, with key
+// giving each wire name's map key; the values share one backing array
+// (a repeated name, rare, is copied on append).
+func headerOf(fields []hpack.HeaderField, key func(string) string) http.Header {
+	h := make(http.Header, len(fields))
+	vals := make([]string, len(fields))
+	for _, hf := range fields {
+		k := key(hf.Name)
+		if vv, ok := h[k]; ok {
+			h[k] = append(vv, hf.Value)
+			continue
+		}
+		vals[0] = hf.Value
+		h[k] = vals[:1:1]
+		vals = vals[1:]
+	}
+	return h
 }

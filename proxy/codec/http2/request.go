@@ -115,21 +115,12 @@ func (st *stream) buildRequest(f *http2.MetaHeadersFrame) error {
 	}
 
 	regular := f.RegularFields()
-	header := make(http.Header, len(regular))
-	values := make([]string, len(regular))
 	for _, hf := range regular {
 		if isConnectionHeader(hf.Name) {
 			return malformed // RFC 9113 8.2.2
 		}
-		key := canonicalKey(hf.Name)
-		if vv := header[key]; vv != nil {
-			header[key] = append(vv, hf.Value)
-			continue
-		}
-		values[0] = hf.Value
-		header[key] = values[:1:1]
-		values = values[1:]
 	}
+	header := headerOf(regular, canonicalKey)
 	if te, ok := header["Te"]; ok && (len(te) > 1 || te[0] != "trailers") {
 		return malformed // RFC 9113 8.2.2
 	}
